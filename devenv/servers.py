@@ -1,0 +1,361 @@
+"""Start and stop throwaway local servers: a PostgreSQL primary, its streaming replica, Redis, moto.
+
+One place for this, shared by `make run` (devenv/run.py), the test fixtures (tests/conftest.py) and the
+benchmarks (bench/). Every server listens on 127.0.0.1 on a free port and lives in a folder we own.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PG_BINARIES = ("initdb", "pg_ctl", "postgres", "pg_basebackup")
+
+
+class MissingBinary(RuntimeError):
+    """A server binary this machine lacks (install it, or run without that server)."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
+
+
+def pg_bindir() -> Path | None:
+    """Return the folder holding the PostgreSQL server binaries, or None."""
+    initdb = shutil.which("initdb")
+    candidates = [Path(initdb).resolve().parent] if initdb else []
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+    for folder in candidates:
+        if all((folder / b).exists() for b in PG_BINARIES):
+            return folder
+    return None
+
+
+def _as_postgres() -> dict:
+    """PostgreSQL refuses to run as root: run its binaries as the `postgres` user when we are root."""
+    return {"user": "postgres"} if os.geteuid() == 0 else {}
+
+
+def _own_for_postgres(path: Path) -> None:
+    if os.geteuid() == 0:
+        shutil.chown(path, "postgres", "postgres")
+
+
+@dataclass
+class PgServer:
+    """One PostgreSQL server (primary or standby) with its data folder and port."""
+
+    datadir: Path
+    port: int
+    bindir: Path
+    log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log = self.datadir.parent / f"{self.datadir.name}.log"
+
+    def _run(self, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(self.bindir / args[0]), *args[1:]],
+            check=check,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            **_as_postgres(),
+        )
+
+    @property
+    def running(self) -> bool:
+        return self._run("pg_ctl", "status", "-D", str(self.datadir), check=False).returncode == 0
+
+    def start(self) -> None:
+        if not self.log.exists():
+            self.log.touch()
+            _own_for_postgres(self.log)
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.datadir}"
+        self._run("pg_ctl", "start", "-w", "-t", "30", "-D", str(self.datadir), "-l", str(self.log), "-o", opts)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; mode "immediate" is a crash (no shutdown checkpoint)."""
+        if self.datadir.exists():
+            self._run("pg_ctl", "stop", "-w", "-D", str(self.datadir), "-m", mode, check=False)
+
+
+@dataclass
+class PgCluster:
+    """A primary and one streaming replica made with `pg_basebackup -R`, plus an application role."""
+
+    root: Path
+    db: str = "app"
+    user: str = "app"
+    password: str = ""
+    admin_password: str = ""
+    ports: tuple[int, int] = (0, 0)
+    primary: PgServer = field(init=False)
+    replica: PgServer = field(init=False)
+
+    def __post_init__(self) -> None:
+        bindir = pg_bindir()
+        if bindir is None:
+            raise MissingBinary("PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) are not installed")
+        self.root = Path(self.root)
+        ports = self.ports if all(self.ports) else (free_port(), free_port())
+        self.ports = ports
+        self.password = self.password or secrets.token_urlsafe(18)
+        self.admin_password = self.admin_password or secrets.token_urlsafe(18)
+        self.primary = PgServer(self.root / "primary", ports[0], bindir)
+        self.replica = PgServer(self.root / "replica", ports[1], bindir)
+
+    # --- URLs ---------------------------------------------------------------------------------------
+    def url(self, server: PgServer | None = None, *, admin: bool = False) -> str:
+        server = server or self.primary
+        user, pw = ("postgres", self.admin_password) if admin else (self.user, self.password)
+        dbname = "postgres" if admin else self.db
+        return f"postgres://{user}:{pw}@127.0.0.1:{server.port}/{dbname}"
+
+    @property
+    def primary_url(self) -> str:
+        return self.url(self.primary)
+
+    @property
+    def replica_url(self) -> str:
+        return self.url(self.replica)
+
+    # --- life cycle ---------------------------------------------------------------------------------
+    @property
+    def exists(self) -> bool:
+        return (self.primary.datadir / "PG_VERSION").exists() and (self.replica.datadir / "PG_VERSION").exists()
+
+    def create(self) -> None:
+        """Initialise the primary, create the app role and database, clone the replica from it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        _own_for_postgres(self.root)
+        pwfile = self.root / ".pgpass-init"
+        pwfile.write_text(self.admin_password + "\n")
+        pwfile.chmod(0o600)
+        _own_for_postgres(pwfile)
+        try:
+            self.primary._run(
+                "initdb", "-D", str(self.primary.datadir), "-U", "postgres", "--auth=scram-sha-256",
+                f"--pwfile={pwfile}", "-E", "UTF8", "--locale=C.UTF-8",
+            )  # fmt: skip
+        finally:
+            pwfile.unlink()
+        conf = self.primary.datadir / "postgresql.conf"
+        with conf.open("a") as f:
+            # Streaming replication on; synchronous_commit stays on (off delays replica visibility).
+            f.write("\nwal_level = replica\nmax_wal_senders = 5\nhot_standby = on\nmax_connections = 200\n")
+            f.write("hot_standby_feedback = on\nwal_keep_size = 256MB\nfsync = off\nfull_page_writes = off\n")
+            f.write("track_commit_timestamp = on\n")
+        hba = self.primary.datadir / "pg_hba.conf"
+        with hba.open("a") as f:
+            f.write("host replication postgres 127.0.0.1/32 scram-sha-256\n")
+        self.primary.start()
+        self.admin_sql(
+            f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'",
+            f"CREATE DATABASE {self.db} OWNER {self.user}",
+            f"GRANT pg_monitor TO {self.user}",
+        )
+        self.primary._run(
+            "pg_basebackup", "-D", str(self.replica.datadir), "-h", "127.0.0.1", "-p", str(self.primary.port),
+            "-U", "postgres", "-R", "-X", "stream", "-c", "fast",
+            env={"PGPASSWORD": self.admin_password},
+        )  # fmt: skip
+        self.replica.datadir.chmod(0o700)
+        self.replica.start()
+        self.wait_for_replica()
+
+    def start(self) -> None:
+        if not self.primary.running:
+            self.primary.start()
+        if not self.replica.running:
+            self.replica.start()
+
+    def stop(self) -> None:
+        self.replica.stop()
+        self.primary.stop()
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- SQL helpers for tests and tools ------------------------------------------------------------
+    def admin_sql(self, *statements: str, server: PgServer | None = None) -> list:
+        """Run statements as the superuser (autocommit) and return the last result's rows."""
+        import psycopg
+
+        with psycopg.connect(self.url(server or self.primary, admin=True), autocommit=True, connect_timeout=5) as c:
+            rows: list = []
+            for sql in statements:
+                cur = c.execute(sql)
+                rows = cur.fetchall() if cur.description else []
+            return rows
+
+    def pause_replay(self) -> None:
+        self.admin_sql("SELECT pg_wal_replay_pause()", server=self.replica)
+
+    def resume_replay(self) -> None:
+        self.admin_sql("SELECT pg_wal_replay_resume()", server=self.replica)
+
+    def wait_for_replica(self, timeout: float = 10.0) -> None:
+        """Block until the replica has replayed everything the primary has written so far."""
+        target = self.admin_sql("SELECT pg_current_wal_lsn()")[0][0]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                rows = self.admin_sql(
+                    f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn", server=self.replica
+                )
+                if rows and rows[0][0]:
+                    return
+            except Exception:  # the replica may still be starting
+                pass
+            time.sleep(0.02)
+        raise TimeoutError(f"replica did not reach {target} within {timeout}s")
+
+
+@dataclass
+class RedisServer:
+    """A redis-server on a free port with no persistence."""
+
+    root: Path
+    port: int = 0
+    proc: subprocess.Popen | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if not shutil.which("redis-server"):
+            raise MissingBinary("redis-server is not installed (apt-get install redis-server)")
+        self.root = Path(self.root)
+        self.port = self.port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        log = open(self.root / "redis.log", "ab")  # noqa: SIM115 - lives as long as the server
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.root), "--protected-mode", "yes"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        _wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+@dataclass
+class MotoServer:
+    """moto in server mode: a local stand-in for the AWS APIs (boto3 honours AWS_ENDPOINT_URL)."""
+
+    port: int = 0
+    proc: subprocess.Popen | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.port = self.port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        exe = Path(sys.executable).with_name("moto_server")
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
+        self.proc = subprocess.Popen(
+            [*cmd, "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)  # noqa: S310 - loopback only
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError("moto server did not start")
+
+    def reset(self) -> None:
+        """Forget every resource moto holds (between tests)."""
+        req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(req, timeout=5)  # noqa: S310 - loopback only
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class AppServer:
+    """A WSGI app (ours by default) under gunicorn with the project's gunicorn.conf.py."""
+
+    env: dict
+    app: str = "project.wsgi:application"
+    port: int = 0
+    workers: int = 2
+    threads: int = 4
+    proc: subprocess.Popen | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.port = self.port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, log: Path | None = None) -> None:
+        env = {**os.environ, **self.env, "HOST": "127.0.0.1", "PORT": str(self.port),
+               "WEB_CONCURRENCY": str(self.workers), "GUNICORN_THREADS": str(self.threads)}  # fmt: skip
+        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - lives as long as the server
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(BASE_DIR / "gunicorn.conf.py"), self.app],
+            cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode} (see {log or 'its output'})")
+            try:
+                urllib.request.urlopen(f"{self.url}/health", timeout=1)  # noqa: S310 - loopback only
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError("gunicorn did not answer /health within 30 s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None

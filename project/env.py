@@ -1,0 +1,99 @@
+"""Read configuration from the environment; a malformed value raises ImproperlyConfigured naming it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number") from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ImproperlyConfigured(f"{name}={value} is outside {minimum}..{maximum}")
+    return value
+
+
+def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+    if value < minimum or value != value:
+        raise ImproperlyConfigured(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def env_list(name: str, default: list[str] | None = None) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return list(default or [])
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_secret(name: str, default: str = "") -> str:
+    """Return NAME, or the contents of the file named by NAME_FILE (container secrets)."""
+    path = os.environ.get(f"{name}_FILE")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={path!r} cannot be read: {exc.strerror}") from None
+    return os.environ.get(name, default).strip()
+
+
+def database_config(name: str, url: str, *, conn_max_age: int, connect_timeout: int) -> dict:
+    """Parse a postgres:// or sqlite:// URL into a Django DATABASES entry."""
+    scheme = urlsplit(url).scheme
+    if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
+        raise ImproperlyConfigured(f"{name}: unsupported scheme {scheme!r} (use postgres:// or sqlite://)")
+    try:
+        config = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is malformed: {exc}") from None
+    if config["ENGINE"].endswith("postgresql"):
+        if not config.get("NAME") or not config.get("HOST"):
+            raise ImproperlyConfigured(f"{name} must name a host and a database (postgres://user@host:5432/db)")
+        config.setdefault("OPTIONS", {})
+        config["OPTIONS"].setdefault("connect_timeout", connect_timeout)
+        config["OPTIONS"].setdefault("application_name", "signup-app")
+    return config
+
+
+def admin_url(raw: str) -> str:
+    """Normalise ADMIN_URL to 'segment/' form ("admin/", "staff/desk/")."""
+    value = raw.strip().strip("/")
+    if not value or any(not part or not all(c.isalnum() or c in "-_" for c in part) for part in value.split("/")):
+        raise ImproperlyConfigured(f"ADMIN_URL={raw!r} must be path segments of letters, digits, - or _")
+    return value + "/"

@@ -1,0 +1,146 @@
+"""Real services for the whole test session: PostgreSQL primary + streaming replica, Redis, moto.
+
+They start in pytest_configure, before Django reads its settings from the environment (pytest-django
+supports configuring Django from a conftest's pytest_configure). The test database is the throwaway
+cluster's own database: migrated on the primary, it reaches the replica by real streaming replication.
+When a binary is missing the tests that need it skip with the reason, or fail when CI=true.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from devenv.servers import AppServer, MissingBinary, MotoServer, PgCluster, RedisServer
+
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+class Services:
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="signup-tests-"))
+        os.chmod(self.root, 0o755)  # the postgres user must reach its data folder below
+        self.pg: PgCluster | None = None
+        self.redis: RedisServer | None = None
+        self.missing: dict[str, str] = {}
+
+    def start(self) -> None:
+        try:
+            self.pg = PgCluster(self.root / "pg")
+            self.pg.create()
+        except MissingBinary as exc:
+            self.missing["postgres"] = str(exc)
+        try:
+            self.redis = RedisServer(self.root / "redis")
+            self.redis.start()
+        except MissingBinary as exc:
+            self.missing["redis"] = str(exc)
+        if CI and self.missing:
+            raise pytest.UsageError("CI=true but services are missing: " + "; ".join(self.missing.values()))
+
+    def environ(self) -> dict[str, str]:
+        env = {"SECRET_KEY": "tests-" + "x" * 60, "STATIC_ROOT": str(self.root / "static"), "LOG_LEVEL": "INFO"}
+        if self.pg:
+            env |= {"DATABASE_URL": self.pg.primary_url, "DATABASE_REPLICA_URLS": self.pg.replica_url}
+        else:
+            env |= {"DATABASE_URL": f"sqlite:///{self.root / 'db.sqlite3'}", "DATABASE_REPLICA_URLS": ""}
+        env["REDIS_URL"] = self.redis.url if self.redis else ""
+        return env
+
+    def stop(self) -> None:
+        if self.redis:
+            self.redis.stop()
+        if self.pg:
+            self.pg.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+SERVICES = Services()
+
+
+def pytest_configure(config):
+    SERVICES.start()
+    os.environ.update(SERVICES.environ())
+    os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
+    import django
+
+    django.setup()
+
+
+def pytest_unconfigure(config):
+    SERVICES.stop()
+
+
+# --- services ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def pg() -> PgCluster:
+    if SERVICES.pg is None:
+        pytest.skip(SERVICES.missing["postgres"])
+    return SERVICES.pg
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> RedisServer:
+    if SERVICES.redis is None:
+        pytest.skip(SERVICES.missing["redis"])
+    return SERVICES.redis
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    server = MotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_blocker):
+    """Migrate the throwaway primary once and collect static files (the manifest storage needs them)."""
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        if SERVICES.pg:
+            SERVICES.pg.wait_for_replica()
+
+
+@pytest.fixture
+def live_db(django_db_setup, django_db_blocker):
+    """Real commits on the real primary (no wrapping transaction); tables emptied afterwards."""
+    from django.core.cache import cache
+    from django.core.management import call_command
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        cache.clear()
+        yield
+        connections.close_all()
+        call_command("flush", database="default", interactive=False, verbosity=0)
+        connections.close_all()
+        cache.clear()
+        if SERVICES.pg:
+            SERVICES.pg.wait_for_replica()
+
+
+@pytest.fixture
+def paused_replica(pg, live_db):
+    """Freeze WAL replay on the replica: it keeps serving reads, but sees nothing new."""
+    pg.wait_for_replica()
+    pg.pause_replay()
+    yield pg
+    pg.resume_replay()
+
+
+@pytest.fixture(scope="session")
+def app_server(django_db_setup):
+    """The real app under gunicorn, on the session's services."""
+    server = AppServer(env=SERVICES.environ())
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,48 @@
+"""Small helpers shared by tests (HTTP against a live server, CSRF-valid form posts)."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+
+
+@dataclass
+class Reply:
+    status: int
+    body: str
+    headers: dict
+    url: str
+
+
+class Browser:
+    """A cookie-keeping HTTP client for a live server (what a person's browser does, minus JavaScript)."""
+
+    def __init__(self, base_url: str, headers: dict | None = None) -> None:
+        self.base_url = base_url
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        self.headers = headers or {}
+
+    def request(self, path: str, data: dict | None = None, headers: dict | None = None) -> Reply:
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        req = urllib.request.Request(self.base_url + path, data=body, headers={**self.headers, **(headers or {})})
+        try:
+            with self.opener.open(req, timeout=30) as resp:
+                return Reply(resp.status, resp.read().decode(), dict(resp.headers), resp.url)
+        except urllib.error.HTTPError as err:
+            return Reply(err.code, err.read().decode(errors="replace"), dict(err.headers), err.url)
+
+    def get(self, path: str, **kw) -> Reply:
+        return self.request(path, **kw)
+
+    def csrf_token(self, path: str = "/signup/") -> str:
+        page = self.get(path)
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.body).group(1)
+
+    def post_form(self, path: str, fields: dict, token: str | None = None) -> Reply:
+        token = token or self.csrf_token(path)
+        return self.request(path, data={"csrfmiddlewaretoken": token, **fields})

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import unicodedata
+
+import phonenumbers
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from users.models import Signup
+
+# Bump when the consent sentence in templates/users/signup.html changes: each record says which it saw.
+CONSENT_VERSION = "2026-11-v1"
+CONSENT_TEXT = "Yes, you may contact me by email about this service. I can withdraw this at any time."
+
+HONEYPOT_FIELD = "website"
+_ALLOWED_FORMAT_CHARS = {"\u200c", "\u200d"}  # ZWNJ/ZWJ are part of correct spelling in several scripts
+
+
+def clean_text(value: str, label: str) -> str:
+    """Normalise free text (NFC, single spaces) and refuse characters that have no place in a name."""
+    value = unicodedata.normalize("NFC", value)
+    for ch in value:
+        category = unicodedata.category(ch)
+        if ch == "\ufffd" or category in {"Cc", "Cs", "Co", "Cn"} or (
+            category == "Cf" and ch not in _ALLOWED_FORMAT_CHARS
+        ):
+            raise ValidationError(f"{label} contains a character we cannot store (U+{ord(ch):04X}).")
+    return " ".join(value.split())
+
+
+class SignupForm(forms.ModelForm):
+    # Hidden from people by CSS and from assistive technology; bots that fill every input fill it.
+    website = forms.CharField(required=False, max_length=200, label="Leave this field empty")
+
+    class Meta:
+        model = Signup
+        fields = ["full_name", "email", "phone", "country", "consent"]
+        labels = {"full_name": "Full name", "email": "Email address", "phone": "Phone (optional)",
+                  "country": "Country (optional)", "consent": CONSENT_TEXT}  # fmt: skip
+        widgets = {
+            "full_name": forms.TextInput(attrs={"autocomplete": "name"}),
+            "email": forms.EmailInput(attrs={"autocomplete": "email"}),
+            "phone": forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel", "type": "tel"}),
+        }
+        error_messages = {
+            "full_name": {"required": "Please tell us your name.", "max_length": "Please keep your name under %(limit_value)d characters."},
+            "email": {"required": "Please give an email address.", "invalid": "Enter a valid email address, like name@example.com."},
+        }  # fmt: skip
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["country"].widget.attrs["autocomplete"] = "country"
+        self.fields["country"].choices = [("", "—")] + list(self.fields["country"].choices)[1:]
+
+    @property
+    def is_bot(self) -> bool:
+        return bool(self.cleaned_data.get(HONEYPOT_FIELD))
+
+    def clean_full_name(self) -> str:
+        name = clean_text(self.cleaned_data["full_name"], "Your name")
+        if not any(ch.isalpha() for ch in name):
+            raise ValidationError("Please enter your name using letters.")
+        return name
+
+    def clean_email(self) -> str:
+        email = unicodedata.normalize("NFC", self.cleaned_data["email"].strip())
+        local, _, domain = email.rpartition("@")
+        return f"{local}@{domain.lower()}"
+
+    def clean(self):
+        cleaned = super().clean()
+        raw_phone = (cleaned.get("phone") or "").strip()
+        if raw_phone and "phone" not in self.errors:
+            cleaned["phone"] = self._normalise_phone(raw_phone, cleaned.get("country") or None)
+        return cleaned
+
+    def _normalise_phone(self, raw: str, region: str | None) -> str:
+        try:
+            number = phonenumbers.parse(raw, region)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is None or not phonenumbers.is_valid_number(number):
+            hint = "" if region else " Include the country code (e.g. +44 20 7946 0958) or pick your country."
+            self.add_error("phone", f"Enter a valid phone number.{hint}")
+            return raw
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+    def to_signup_fields(self, *, ip: str | None, user_agent: str) -> dict:
+        """Return the model fields for a new record, adding consent provenance and request metadata."""
+        data = {name: self.cleaned_data[name] for name in self.Meta.fields}
+        if data["consent"]:
+            data.update(consent_at=timezone.now(), consent_version=CONSENT_VERSION)
+        ua = "".join(ch for ch in user_agent if ch.isprintable())[:512]
+        return {**data, "ip_address": ip, "user_agent": ua}

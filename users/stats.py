@@ -1,0 +1,40 @@
+"""The public signup count, cache-aside: read Redis, on a miss count in the database and store with a TTL."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from users.models import Signup
+
+logger = logging.getLogger("users")
+
+COUNT_KEY = "users:signup-count"
+COUNT_TTL_SECONDS = 60
+
+
+def signup_count() -> int:
+    count = cache.get(COUNT_KEY)
+    if count is None:
+        count = Signup.objects.count()
+        cache.set(COUNT_KEY, count, COUNT_TTL_SECONDS)
+    return count
+
+
+def invalidate_signup_count() -> None:
+    cache.delete(COUNT_KEY)
+
+
+@receiver(post_save, sender=Signup, dispatch_uid="users.count.created")
+def _signup_created(sender, instance, created, using, **kwargs):
+    if created:
+        transaction.on_commit(invalidate_signup_count, using=using)
+
+
+@receiver(post_delete, sender=Signup, dispatch_uid="users.count.deleted")
+def _signup_deleted(sender, instance, using, **kwargs):
+    transaction.on_commit(invalidate_signup_count, using=using)

@@ -64,7 +64,7 @@ class SignupForm(forms.ModelForm):
         return name
 
     def clean_email(self) -> str:
-        email = unicodedata.normalize("NFC", self.cleaned_data["email"].strip())
+        email = clean_text(self.cleaned_data["email"], "The email address")
         local, _, domain = email.rpartition("@")
         return f"{local}@{domain.lower()}"
 

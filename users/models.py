@@ -57,5 +57,13 @@ class Signup(models.Model):
         constraints = [models.UniqueConstraint(Lower("email"), name=EMAIL_UNIQUE_CONSTRAINT)]
         indexes = [models.Index(fields=["country"]), models.Index(fields=["consent"])]
 
+    def validate_constraints(self, exclude=None) -> None:
+        """Leave email uniqueness to the unique index at INSERT time, never a "does it exist?" read.
+
+        That read could hit a lagging replica, race a concurrent signup, and its error message would tell a
+        stranger who has signed up; a duplicate is handled by the view like any other signup.
+        """
+        super().validate_constraints(exclude={*(exclude or ()), "email"})
+
     def __str__(self) -> str:
         return f"{self.full_name} <{self.email}>"

@@ -1,0 +1,140 @@
+"""`make run`: start local PostgreSQL (primary + streaming replica) and Redis when installed, then serve.
+
+State lives in .local/ (git-ignored) so signups survive restarts. Without PostgreSQL or Redis it runs on
+SQLite and the local-memory cache, and says so. Ctrl-C stops everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from devenv.servers import BASE_DIR, MissingBinary, PgCluster, RedisServer
+
+LOCAL = BASE_DIR / ".local"
+STATE = LOCAL / "state.json"
+STAFF_USER = "admin"
+
+
+def _say(msg: str) -> None:
+    print(f"==> {msg}", flush=True)
+
+
+def _load_state() -> dict:
+    return json.loads(STATE.read_text()) if STATE.exists() else {}
+
+
+def _save_state(state: dict) -> None:
+    LOCAL.mkdir(exist_ok=True)
+    STATE.write_text(json.dumps(state))
+    STATE.chmod(0o600)
+
+
+def _start_postgres(state: dict) -> PgCluster | None:
+    saved = state.get("pg", {})
+    try:
+        pg = PgCluster(LOCAL / "pg", password=saved.get("password", ""), admin_password=saved.get("admin", ""),
+                       ports=tuple(saved.get("ports", (0, 0))))  # fmt: skip
+    except MissingBinary as exc:
+        _say(f"{exc}: using SQLite in {BASE_DIR / 'db.sqlite3'}")
+        return None
+    if pg.exists:
+        _say(f"starting PostgreSQL primary :{pg.ports[0]} and replica :{pg.ports[1]} in .local/pg")
+        pg.start()
+    else:
+        _say(f"creating PostgreSQL primary :{pg.ports[0]} and streaming replica :{pg.ports[1]} in .local/pg")
+        pg.create()
+    state["pg"] = {"password": pg.password, "admin": pg.admin_password, "ports": list(pg.ports)}
+    _save_state(state)
+    return pg
+
+
+def _start_redis() -> RedisServer | None:
+    try:
+        redis = RedisServer(LOCAL / "redis")
+    except MissingBinary as exc:
+        _say(f"{exc}: using the local-memory cache")
+        return None
+    redis.start()
+    _say(f"Redis on :{redis.port}")
+    return redis
+
+
+def _environment(pg: PgCluster | None, redis: RedisServer | None) -> dict:
+    env = dict(os.environ)
+    if pg:
+        key_file = LOCAL / "secret_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_urlsafe(50))
+            key_file.chmod(0o600)
+        env |= {"DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": pg.replica_url}
+        env.setdefault("SECRET_KEY", key_file.read_text().strip())
+    if redis:
+        env["REDIS_URL"] = redis.url
+    return env
+
+
+def _manage(env: dict, *args: str, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess:
+    out = subprocess.DEVNULL if quiet else None
+    cmd = [sys.executable, "manage.py", *args]
+    return subprocess.run(cmd, cwd=BASE_DIR, env=env, check=check, stdout=out, stderr=out)
+
+
+def _ensure_staff_user(env: dict) -> None:
+    password = secrets.token_urlsafe(12)
+    created = _manage(
+        {**env, "DJANGO_SUPERUSER_PASSWORD": password},
+        "createsuperuser", "--noinput", "--username", STAFF_USER, "--email", "admin@localhost",
+        check=False, quiet=True,
+    )  # fmt: skip
+    if created.returncode == 0:
+        _say(f"created staff user '{STAFF_USER}' with password: {password}   (shown once; it is not stored)")
+    else:
+        _say(f"staff user '{STAFF_USER}' exists (reset: .venv/bin/python manage.py changepassword {STAFF_USER})")
+
+
+def _stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    state = _load_state()
+    pg = _start_postgres(state)
+    redis = _start_redis()
+    gunicorn = None
+    try:
+        env = _environment(pg, redis)
+        _manage(env, "migrate", "--noinput", quiet=True)
+        if pg:
+            _manage(env, "collectstatic", "--noinput", quiet=True)
+        _ensure_staff_user(env)
+        port = env.get("PORT", "8000")
+        env |= {"HOST": "127.0.0.1", "PORT": port}
+        admin = env.get("ADMIN_URL", "admin/").strip("/")
+        base = f"http://127.0.0.1:{port}"
+        _say(f"serving on {base}/  signup: {base}/signup/  admin: {base}/{admin}/  health: {base}/health  "
+             f"ready: {base}/ready   (Ctrl-C stops everything)")  # fmt: skip
+        gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"],
+                                    cwd=BASE_DIR, env=env)  # fmt: skip
+        return gunicorn.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if gunicorn and gunicorn.poll() is None:
+            gunicorn.send_signal(signal.SIGTERM)
+            gunicorn.wait(30)
+        if redis:
+            redis.stop()
+        if pg:
+            pg.stop()
+        _say("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

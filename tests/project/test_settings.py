@@ -1,0 +1,83 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.checks import run_checks
+from django.test import RequestFactory
+
+from project.http import client_ip
+
+BASE = Path(__file__).resolve().parents[2]
+CONFIG_VARS = ("DATABASE_URL", "DATABASE_REPLICA_URLS", "REDIS_URL", "SECRET_KEY", "DEBUG", "ALLOWED_HOSTS",
+               "ADMIN_URL", "TRUSTED_PROXY_COUNT", "STATIC_ROOT", "DJANGO_SETTINGS_MODULE")  # fmt: skip
+
+
+def _django_check(env: dict, tmp_path) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in CONFIG_VARS}
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=BASE, env={**clean, **env}, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", "maybe"),
+        ("TRUSTED_PROXY_COUNT", "one"),
+        ("TRUSTED_PROXY_COUNT", "-1"),
+        ("DATABASE_URL", "mysql://u:p@db/x"),
+        ("DATABASE_URL", "postgres://"),
+        ("REDIS_URL", "http://cache:6379"),
+        ("ADMIN_URL", "../secret"),
+        ("DATABASE_CONN_MAX_AGE", "soon"),
+        ("REDIS_TIMEOUT", "fast"),
+    ],
+)
+def test_malformed_value_stops_startup_naming_the_variable(name, value, tmp_path):
+    env = {"SECRET_KEY": "k" * 50, name: value}
+    result = _django_check(env, tmp_path)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert name in result.stderr.splitlines()[-1]
+
+
+def test_nothing_set_runs_locally_on_sqlite_and_says_so(tmp_path):
+    result = _django_check({}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "local mode on SQLite" in result.stderr
+    assert "local-memory cache" in result.stderr
+
+
+def test_secret_key_is_required_once_a_database_is_configured(tmp_path):
+    result = _django_check({"DATABASE_URL": "postgres://u@db.internal:5432/app"}, tmp_path)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_replicas_without_router_is_a_system_check_warning(settings):
+    settings.DATABASE_ROUTERS = []
+    ids = {message.id for message in run_checks()}
+    assert ("project.W001" in ids) == (len(settings.DATABASES) > 1)
+    settings.DATABASE_ROUTERS = ["project.db.router.PrimaryReplicaRouter"]
+    assert "project.W001" not in {message.id for message in run_checks()}
+
+
+@pytest.mark.parametrize(
+    ("hops", "xff", "remote", "expected"),
+    [
+        (0, "203.0.113.9", "10.0.0.5", "10.0.0.5"),  # not behind a proxy: the header is ignored
+        (1, "198.51.100.7", "10.0.0.5", "198.51.100.7"),  # the ALB appended the real client
+        (1, "6.6.6.6, 198.51.100.7", "10.0.0.5", "198.51.100.7"),  # a forged entry on the left is ignored
+        (2, "6.6.6.6, 198.51.100.7, 10.0.1.1", "10.0.0.5", "198.51.100.7"),
+        (1, "", "10.0.0.5", "10.0.0.5"),  # no header: the direct peer
+        (1, "not-an-ip", "10.0.0.5", None),
+        (1, "2001:db8::1", "10.0.0.5", "2001:db8::1"),
+    ],
+)
+def test_client_ip_trusts_exactly_the_configured_hops(settings, hops, xff, remote, expected):
+    settings.TRUSTED_PROXY_COUNT = hops
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR=xff, REMOTE_ADDR=remote)
+    assert client_ip(request) == expected

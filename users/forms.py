@@ -53,6 +53,12 @@ class SignupForm(forms.ModelForm):
         self.fields["country"].widget.attrs["autocomplete"] = "country"
         self.fields["country"].choices = [("", "—")] + list(self.fields["country"].choices)[1:]
 
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:  # screen readers announce the error with its field
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-describedby"] = f"id_{name}_error"
+
     @property
     def is_bot(self) -> bool:
         return bool(self.cleaned_data.get(HONEYPOT_FIELD))

@@ -1,15 +1,15 @@
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 import phonenumbers
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django_countries import countries
 
-from users.models import Signup
-
-# Bump when the consent sentence in templates/users/signup.html changes: each record says which it saw.
+# Bump CONSENT_VERSION whenever CONSENT_TEXT changes: each record says which wording the person saw.
 CONSENT_VERSION = "2026-11-v1"
 CONSENT_TEXT = "Yes, you may contact me by email about this service. I can withdraw this at any time."
 
@@ -22,36 +22,55 @@ def clean_text(value: str, label: str) -> str:
     value = unicodedata.normalize("NFC", value)
     for ch in value:
         category = unicodedata.category(ch)
-        if ch == "\ufffd" or category in {"Cc", "Cs", "Co", "Cn"} or (
-            category == "Cf" and ch not in _ALLOWED_FORMAT_CHARS
+        if (
+            ch == "\ufffd"
+            or category in {"Cc", "Cs", "Co", "Cn"}
+            or (category == "Cf" and ch not in _ALLOWED_FORMAT_CHARS)
         ):
             raise ValidationError(f"{label} contains a character we cannot store (U+{ord(ch):04X}).")
     return " ".join(value.split())
 
 
-class SignupForm(forms.ModelForm):
+@functools.cache
+def country_choices() -> list[tuple[str, str]]:
+    """Return the country options once per process (django-countries rebuilds its sorted list per use)."""
+    return [("", "—"), *((code, str(name)) for code, name in countries)]
+
+
+class CountryField(forms.ChoiceField):
+    def valid_value(self, value: str) -> bool:
+        return value in _country_codes()  # a set look-up, not a walk through 250 choices
+
+
+@functools.cache
+def _country_codes() -> frozenset[str]:
+    return frozenset(code for code, _ in country_choices())
+
+
+class SignupForm(forms.Form):
+    full_name = forms.CharField(
+        label="Full name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}),
+        error_messages={"required": "Please tell us your name.",
+                        "max_length": "Please keep your name under %(limit_value)d characters."},
+    )  # fmt: skip
+    email = forms.EmailField(
+        label="Email address", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        error_messages={"required": "Please give an email address.",
+                        "invalid": "Enter a valid email address, like name@example.com."},
+    )  # fmt: skip
+    phone = forms.CharField(
+        label="Phone (optional)", max_length=32, required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel", "type": "tel"}),
+    )  # fmt: skip
+    country = CountryField(
+        label="Country (optional)", choices=country_choices, required=False,
+        widget=forms.Select(attrs={"autocomplete": "country"}),
+    )  # fmt: skip
+    consent = forms.BooleanField(label=CONSENT_TEXT, required=False)
     # Hidden from people by CSS and from assistive technology; bots that fill every input fill it.
     website = forms.CharField(required=False, max_length=200, label="Leave this field empty")
 
-    class Meta:
-        model = Signup
-        fields = ["full_name", "email", "phone", "country", "consent"]
-        labels = {"full_name": "Full name", "email": "Email address", "phone": "Phone (optional)",
-                  "country": "Country (optional)", "consent": CONSENT_TEXT}  # fmt: skip
-        widgets = {
-            "full_name": forms.TextInput(attrs={"autocomplete": "name"}),
-            "email": forms.EmailInput(attrs={"autocomplete": "email"}),
-            "phone": forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel", "type": "tel"}),
-        }
-        error_messages = {
-            "full_name": {"required": "Please tell us your name.", "max_length": "Please keep your name under %(limit_value)d characters."},
-            "email": {"required": "Please give an email address.", "invalid": "Enter a valid email address, like name@example.com."},
-        }  # fmt: skip
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["country"].widget.attrs["autocomplete"] = "country"
-        self.fields["country"].choices = [("", "—")] + list(self.fields["country"].choices)[1:]
+    FIELDS = ("full_name", "email", "phone", "country", "consent")
 
     def full_clean(self) -> None:
         super().full_clean()
@@ -94,7 +113,7 @@ class SignupForm(forms.ModelForm):
 
     def to_signup_fields(self, *, ip: str | None, user_agent: str) -> dict:
         """Return the model fields for a new record, adding consent provenance and request metadata."""
-        data = {name: self.cleaned_data[name] for name in self.Meta.fields}
+        data = {name: self.cleaned_data[name] for name in self.FIELDS}
         if data["consent"]:
             data.update(consent_at=timezone.now(), consent_version=CONSENT_VERSION)
         ua = "".join(ch for ch in user_agent if ch.isprintable())[:512]

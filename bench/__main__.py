@@ -60,7 +60,7 @@ def _hammer(pg: PgCluster, url: str, app_name: str) -> tuple[dict, int]:
     sampler = threading.Thread(target=_count_connections, args=(pg, app_name, stop, peaks))
     sampler.start()
     try:
-        result = _wrk(url, 100, tag)
+        result = _wrk(url, 100, f"hammer-{app_name}")
     finally:
         stop.set()
         sampler.join()

@@ -3,6 +3,7 @@
 One persistent connection per thread, like Django's CONN_MAX_AGE; no validation, templates or middleware.
 """
 
+import contextlib
 import os
 import threading
 from datetime import UTC, datetime
@@ -32,9 +33,7 @@ def application(environ, start_response):
     form = parse_qs(environ["wsgi.input"].read(size).decode())
     row = (form["full_name"][0], form["email"][0], form.get("country", [""])[0], datetime.now(UTC),
            environ.get("REMOTE_ADDR"), environ.get("HTTP_USER_AGENT", "")[:512])  # fmt: skip
-    try:
+    with contextlib.suppress(psycopg.errors.UniqueViolation):
         _conn().execute(SQL, row)
-    except psycopg.errors.UniqueViolation:
-        pass
     start_response("303 See Other", [("Location", "/signup/thanks/"), ("Content-Length", "0")])
     return [b""]

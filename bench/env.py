@@ -39,8 +39,10 @@ def services() -> Iterator[BenchEnv]:
         print("bench: starting PostgreSQL primary + replica and Redis ...", flush=True)
         pg.create()
         redis.start()
-        env = {"DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": pg.replica_url, "REDIS_URL": redis.url,
-               "SECRET_KEY": "bench-" + "k" * 50, "STATIC_ROOT": str(root / "static"), "LOG_LEVEL": "WARNING"}  # fmt: skip
+        env = {
+            "DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": pg.replica_url, "REDIS_URL": redis.url,
+            "SECRET_KEY": "bench-" + "k" * 50, "STATIC_ROOT": str(root / "static"), "LOG_LEVEL": "WARNING",
+        }  # fmt: skip
         bench = BenchEnv(root, pg, redis, env)
         bench.manage("migrate", "--noinput")
         bench.manage("collectstatic", "--noinput")

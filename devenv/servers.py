@@ -58,6 +58,12 @@ def _as_postgres() -> dict:
     return {"user": "postgres"} if os.geteuid() == 0 else {}
 
 
+def psycopg_errors() -> type[Exception]:
+    import psycopg
+
+    return psycopg.Error
+
+
 def _own_for_postgres(path: Path) -> None:
     if os.geteuid() == 0:
         shutil.chown(path, "postgres", "postgres")
@@ -224,13 +230,11 @@ class PgCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                rows = self.admin_sql(
-                    f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn", server=self.replica
-                )
+                rows = self.admin_sql(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn", server=self.replica)
                 if rows and rows[0][0]:
                     return
-            except Exception:  # the replica may still be starting
-                pass
+            except psycopg_errors():  # the replica may still be starting
+                time.sleep(0.1)
             time.sleep(0.02)
         raise TimeoutError(f"replica did not reach {target} within {timeout}s")
 
@@ -293,7 +297,7 @@ class MotoServer:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
-                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)  # noqa: S310 - loopback only
+                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)
                 return
             except OSError:
                 time.sleep(0.1)
@@ -302,7 +306,7 @@ class MotoServer:
     def reset(self) -> None:
         """Forget every resource moto holds (between tests)."""
         req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
-        urllib.request.urlopen(req, timeout=5)  # noqa: S310 - loopback only
+        urllib.request.urlopen(req, timeout=5)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -345,7 +349,7 @@ class AppServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited with {self.proc.returncode} (see {log or 'its output'})")
             try:
-                urllib.request.urlopen(f"{self.url}/health", timeout=1)  # noqa: S310 - loopback only
+                urllib.request.urlopen(f"{self.url}/health", timeout=1)
                 return
             except OSError:
                 time.sleep(0.1)

@@ -7,6 +7,7 @@ connections are per thread), as django-health-check does.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -14,6 +15,9 @@ from dataclasses import asdict, dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
+
+from project.db import counters
+from project.db.monitor import monitor
 
 logger = logging.getLogger("ops.health")
 
@@ -63,7 +67,7 @@ def probe_primary() -> Check:
 
 def probe_replica(alias: str) -> Check:
     check = Check(alias, critical=False)
-    in_recovery, received, replayed, lag_seconds = _query(
+    in_recovery, _received, replayed, lag_seconds = _query(
         alias,
         "SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn()::text, pg_last_wal_replay_lsn()::text, "
         "CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
@@ -129,8 +133,12 @@ def _add_replica_lag_bytes(checks: list[Check]) -> None:
 
 
 def summary(checks: list[Check]) -> dict:
-    """Return the /ready document: overall status plus every check."""
+    """Return the /ready document: overall status, every check, and this process's routing view."""
     critical_down = any(c.critical and c.status != UP for c in checks)
     degraded = any(c.status in {DOWN, DEGRADED} for c in checks)
     status = "unavailable" if critical_down else "degraded" if degraded else "ok"
-    return {"status": status, "checks": {c.name: {k: v for k, v in asdict(c).items() if k != "name"} for c in checks}}
+    return {
+        "status": status,
+        "checks": {c.name: {k: v for k, v in asdict(c).items() if k != "name"} for c in checks},
+        "routing": {"replicas": monitor.describe(), "counters": counters.snapshot(), "pid": os.getpid()},
+    }

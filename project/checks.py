@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.checks import Warning, register
 
 ROUTER = "project.db.router.PrimaryReplicaRouter"
+MIDDLEWARE = "project.db.middleware.RoutingMiddleware"
 
 
 @register()
@@ -16,6 +17,23 @@ def check_replica_routing(app_configs, **kwargs):
                 "Read replicas are configured but the replica router is not installed: they will never be read.",
                 hint=f"Add {ROUTER!r} to DATABASE_ROUTERS, or unset DATABASE_REPLICA_URLS.",
                 id="project.W001",
+            )
+        )
+    if ROUTER in settings.DATABASE_ROUTERS and not replicas:
+        errors.append(
+            Warning(
+                "The replica router is installed but no replicas are configured.",
+                hint="Set DATABASE_REPLICA_URLS, or remove the router from DATABASE_ROUTERS.",
+                id="project.W003",
+            )
+        )
+    if ROUTER in settings.DATABASE_ROUTERS and MIDDLEWARE not in settings.MIDDLEWARE:
+        errors.append(
+            Warning(
+                "The replica router is installed without its middleware: no read-your-writes across requests "
+                "and no retry of reads on the primary.",
+                hint=f"Add {MIDDLEWARE!r} to MIDDLEWARE, below project.middleware.DatabaseUnavailableMiddleware.",
+                id="project.W004",
             )
         )
     if not settings.LOCAL_MODE and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):

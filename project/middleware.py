@@ -27,6 +27,7 @@ class DatabaseUnavailableMiddleware:
 
     def process_exception(self, request, exception):
         if isinstance(exception, (OperationalError, InterfaceError)):
-            logger.error("database unavailable on %s %s: %s", request.method, request.path, exception.__class__.__name__)
+            name = exception.__class__.__name__
+            logger.error("database unavailable on %s %s: %s", request.method, request.path, name)
             return database_unavailable(request)
         return None

@@ -64,7 +64,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ops.middleware.HealthCheckMiddleware",  # first: the ALB's probes skip ALLOWED_HOSTS and sessions
-    "project.db.middleware.RoutingMiddleware",
+    "project.middleware.DatabaseUnavailableMiddleware",
+    "project.db.middleware.RoutingMiddleware",  # below the 503 handler: its GET retry is tried first
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -73,7 +74,6 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "project.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -109,7 +109,13 @@ for _i, _url in enumerate(env_list("DATABASE_REPLICA_URLS"), start=1):
     DATABASES[f"replica{_i}"] = database_config(
         "DATABASE_REPLICA_URLS", _url, conn_max_age=_conn_max_age, connect_timeout=_connect_timeout
     )
-DATABASE_ROUTERS = ["project.db.router.PrimaryReplicaRouter"]
+# Replica routing (project/db/): installed when replicas are configured; see the README's "Routing".
+DATABASE_ROUTERS = ["project.db.router.PrimaryReplicaRouter"] if len(DATABASES) > 1 else []
+REPLICA_MAX_LAG = env_float("REPLICA_MAX_LAG", 5.0)  # seconds behind the primary before a replica serves nobody
+REPLICA_MAX_LAG_BYTES = env_int("REPLICA_MAX_LAG_BYTES", 0, minimum=0)  # 0 = no limit in bytes
+REPLICA_CHECK_INTERVAL = env_float("REPLICA_CHECK_INTERVAL", 1.0, minimum=0.05)  # seconds between samples
+REPLICA_RETRY_SECONDS = env_float("REPLICA_RETRY_SECONDS", 10.0, minimum=0.1)  # longest breaker back-off
+ROUTER_COOKIE_NAME = "db_position"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions -------------------------------------------------------------------------------
@@ -187,3 +193,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Ops dashboard (/ops/: CloudWatch beside live health; see the README's "Ops dashboard") ---------
+# boto3 also honours AWS_ENDPOINT_URL and its usual credential chain (task role, AWS_PROFILE, ...).
+AWS_REGION = env_str("AWS_REGION") or env_str("AWS_DEFAULT_REGION", "us-east-1")
+OPS_ALB = env_str("OPS_ALB")  # the LoadBalancer dimension: app/<name>/<id>
+OPS_TARGET_GROUP = env_str("OPS_TARGET_GROUP")  # the TargetGroup dimension: targetgroup/<name>/<id>
+OPS_ASG = env_str("OPS_ASG")  # Auto Scaling group name (used when OPS_EC2_INSTANCES is empty)
+OPS_EC2_INSTANCES = env_list("OPS_EC2_INSTANCES")  # instance ids, one chart line each
+OPS_RDS_INSTANCES = env_list("OPS_RDS_INSTANCES")  # the primary first; replicas are discovered if not listed
+OPS_CACHE_CLUSTER = env_str("OPS_CACHE_CLUSTER")  # ElastiCache CacheClusterId
+OPS_RDS_PROXY = env_str("OPS_RDS_PROXY")  # RDS Proxy name
+OPS_ALARM_PREFIX = env_str("OPS_ALARM_PREFIX")  # only alarms whose names start with this (shared accounts)
+OPS_CACHE_SECONDS = env_int("OPS_CACHE_SECONDS", 60, minimum=5, maximum=3600)  # one CloudWatch fetch per this
+OPS_PERCENTILES = env_bool("OPS_PERCENTILES", True)  # p95/p99 response time (moto cannot answer them)

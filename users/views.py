@@ -8,7 +8,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
-from project.db.state import use_primary
 from project.http import client_ip
 from project.middleware import database_unavailable
 from users.forms import SignupForm
@@ -35,7 +34,8 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         if form.is_bot:
             logger.info("signup: honeypot filled, nothing stored")
-            return _thanks_redirect(request, {"name": form.cleaned_data["full_name"], "email": form.cleaned_data["email"]})
+            typed = {"name": form.cleaned_data["full_name"], "email": form.cleaned_data["email"]}
+            return _thanks_redirect(request, typed)
         fields = form.to_signup_fields(ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""))
         try:
             created = Signup.objects.create_unless_duplicate(**fields)
@@ -52,8 +52,9 @@ def signup(request):
 
 
 @never_cache
-@use_primary()  # read right after the write: a lagging replica may not have the row yet
 def thanks(request):
+    # Read right after the write: the router serves it from the primary, or from a replica that has
+    # replayed this browser's write (its WAL position cookie), never from one that lacks the row.
     try:
         data = signing.loads(request.COOKIES.get(THANKS_COOKIE, ""), salt=THANKS_SALT, max_age=THANKS_MAX_AGE)
     except signing.BadSignature:

@@ -1,10 +1,13 @@
-"""Database router: writes to the primary, reads to a replica when that cannot show stale data.
+"""Database router: writes to the primary; reads to a replica only when that cannot show stale data.
 
 A read goes to the primary when
-- the code asked for it (``use_primary()``),
+- the code asked for it (``use_primary()`` as a context manager or view decorator),
 - the primary connection is inside ``transaction.atomic()`` (a replica cannot see the open transaction),
-- the current request has already written (read-your-writes within a request).
-Otherwise it goes to a randomly chosen replica, or to the primary when none is configured.
+- the current request has already written (read-your-writes within a request),
+- no replica is eligible: each is down (circuit breaker), lagging past REPLICA_MAX_LAG, not sampled
+  recently, or has not replayed the WAL position this client last wrote (read-your-writes across
+  requests and app instances, from the signed cookie set by RoutingMiddleware).
+Otherwise it goes to an eligible replica chosen at random, once per request.
 """
 
 from __future__ import annotations
@@ -13,20 +16,17 @@ import random
 
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from project.db import state
+from project.db import counters, state
+from project.db.monitor import monitor, replica_aliases
 
-
-def replica_aliases() -> list[str]:
-    """Return the configured replica aliases (every database but the primary)."""
-    return [alias for alias in connections.settings if alias != DEFAULT_DB_ALIAS]
+__all__ = ["PrimaryReplicaRouter", "replica_aliases"]
 
 
 class PrimaryReplicaRouter:
     def db_for_read(self, model, **hints) -> str:
-        if state.primary_forced() or state.has_written() or connections[DEFAULT_DB_ALIAS].in_atomic_block:
-            return DEFAULT_DB_ALIAS
-        replicas = replica_aliases()
-        return random.choice(replicas) if replicas else DEFAULT_DB_ALIAS
+        alias = _read_alias()
+        counters.incr("reads", alias)
+        return alias
 
     def db_for_write(self, model, **hints) -> str:
         state.mark_written()
@@ -37,3 +37,36 @@ class PrimaryReplicaRouter:
 
     def allow_migrate(self, db, app_label, model_name=None, **hints) -> bool:
         return db == DEFAULT_DB_ALIAS  # replicas receive the schema by replication
+
+
+def _read_alias() -> str:
+    current = state.current()
+    if state.primary_forced() or current.wrote or connections[DEFAULT_DB_ALIAS].in_atomic_block:
+        return DEFAULT_DB_ALIAS
+    chosen = current.read_alias
+    if chosen is not None and (chosen == DEFAULT_DB_ALIAS or not monitor.eligible(chosen, current.min_lsn)):
+        return chosen
+    current.read_alias = _choose_replica(current.min_lsn)
+    return current.read_alias
+
+
+def _choose_replica(min_lsn: int) -> str:
+    replicas = replica_aliases()
+    if not replicas:
+        return DEFAULT_DB_ALIAS
+    monitor.ensure_running()
+    eligible, reasons = [], []
+    for alias in replicas:
+        reason = monitor.eligible(alias, min_lsn)
+        if reason:
+            reasons.append(reason)
+        else:
+            eligible.append(alias)
+    if eligible:
+        return random.choice(eligible)
+    # Every replica is out: say why (the client's own pin counts apart from replica trouble).
+    if "behind_client" in reasons:
+        counters.incr("pins")
+    else:
+        counters.incr("fallbacks", reasons[0])
+    return DEFAULT_DB_ALIAS

@@ -1,32 +1,53 @@
-"""Per-request routing state, kept in contextvars (thread- and async-safe)."""
+"""Per-request routing state, kept in contextvars (thread- and async-safe, unlike thread-locals)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+from dataclasses import dataclass
 
-# Set once the current request has written: its later reads must see that write, so they use the primary.
-_wrote: ContextVar[bool] = ContextVar("db_request_wrote", default=False)
-# Depth of use_primary() blocks around the current code.
+
+@dataclass
+class RequestState:
+    # WAL position this client must see (from its signed cookie): replicas behind it may not serve it.
+    min_lsn: int = 0
+    # Set once this request has written: its later reads must see that write, so they use the primary.
+    wrote: bool = False
+    # The database chosen for this request's reads, decided once so one page never mixes two snapshots.
+    read_alias: str | None = None
+    # A GET that failed on a replica is retried once on the primary.
+    retried: bool = False
+
+
+_request: ContextVar[RequestState | None] = ContextVar("db_request_state", default=None)
 _forced: ContextVar[int] = ContextVar("db_force_primary", default=0)
 
 
-def begin_request() -> Token:
+def current() -> RequestState:
+    """Return this context's state; outside a request (commands, shells) one lives for the context."""
+    state = _request.get()
+    if state is None:
+        state = RequestState()
+        _request.set(state)
+    return state
+
+
+def begin_request(min_lsn: int = 0) -> Token:
     """Start a fresh routing scope for one request."""
-    return _wrote.set(False)
+    return _request.set(RequestState(min_lsn=min_lsn))
 
 
 def end_request(token: Token) -> None:
-    _wrote.reset(token)
+    _request.reset(token)
 
 
 def mark_written() -> None:
-    _wrote.set(True)
+    current().wrote = True
 
 
 def has_written() -> bool:
-    return _wrote.get()
+    return current().wrote
 
 
 def primary_forced() -> bool:

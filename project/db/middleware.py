@@ -32,6 +32,7 @@ class RoutingMiddleware:
     def __call__(self, request):
         if not replica_aliases():
             return self.get_response(request)
+        monitor.ensure_running()
         token = state.begin_request(min_lsn=_client_position(request))
         try:
             response = self.get_response(request)

@@ -126,6 +126,7 @@ class ReplicaMonitor:
 
     def describe(self) -> dict:
         """Return each replica's routing view for /ready and the ops dashboard."""
+        self.ensure_running()
         now = time.monotonic()
         out = {}
         for alias in replica_aliases():

@@ -117,8 +117,15 @@ def live_db(django_db_setup, django_db_blocker):
     from django.core.management import call_command
     from django.db import connections
 
+    from project.db.monitor import monitor
+
     with django_db_blocker.unblock():
         cache.clear()
+        # The monitor's thread met pytest-django's database blocker between tests: start from a fresh sample.
+        monitor.reset()
+        if SERVICES.pg:
+            SERVICES.pg.wait_for_replica()
+            monitor.refresh()
         yield
         connections.close_all()
         call_command("flush", database="default", interactive=False, verbosity=0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import DEFAULT_DB_ALIAS
 
 from project.db import counters, state
+from project.db.middleware import _remember_position
 
 PIN_SECONDS = 15
 COOKIE = "multidb_pinning"
@@ -39,6 +40,7 @@ class PinMiddleware:
             response = self.get_response(request)
             if state.current().wrote:
                 response.set_cookie(COOKIE, "y", max_age=PIN_SECONDS)
+                _remember_position(request, response)  # for the bench's bookkeeping only, never for routing
             return response
         finally:
             state.end_request(token)

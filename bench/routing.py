@@ -10,6 +10,7 @@ signup).
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import random
@@ -18,12 +19,13 @@ import time
 import urllib.error
 
 from bench.env import BenchEnv
-from devenv.servers import AppServer, lsn_int
+from devenv.servers import AppServer
 from tests.helpers import Browser
 
 SECONDS = float(os.environ.get("BENCH_ROUTING_SECONDS", "50"))
 PAUSE = float(os.environ.get("BENCH_ROUTING_PAUSE", "20"))
-CLIENTS = int(os.environ.get("BENCH_ROUTING_CLIENTS", "12"))
+CLIENTS = int(os.environ.get("BENCH_ROUTING_CLIENTS", "24"))
+THINK = float(os.environ.get("BENCH_ROUTING_THINK", "1.5"))  # mean seconds a person pauses between pages
 
 
 class ReplayTracker:
@@ -39,12 +41,8 @@ class ReplayTracker:
             time.sleep(0.02)
 
     def replayed_by(self, t: float) -> int:
-        best = 0
-        for when, lsn in self.samples:
-            if when > t:
-                break
-            best = lsn
-        return best
+        i = bisect.bisect_right(self.samples, (t, float("inf")))
+        return self.samples[i - 1][1] if i else 0
 
 
 def _client(app: AppServer, n: int, tag: str, deadline: float, pg, log: list) -> None:
@@ -56,14 +54,15 @@ def _client(app: AppServer, n: int, tag: str, deadline: float, pg, log: list) ->
                 expected = f"{tag} client {n} signup {k}"
                 email = f"{tag}-{n}-{k}-{random.getrandbits(32)}@example.com"
                 browser.post_form("/signup/", {"full_name": expected, "email": email})
-                (lsn,) = pg.admin_sql("SELECT pg_current_wal_lsn()::text")[0]
-                wrote_lsn = lsn_int(lsn)
+                # the primary's position right after this client's commit, from the signed cookie's value
+                wrote_lsn = next(int(c.value.split(":")[0]) for c in browser.jar if c.name == "db_position")
             else:
                 started = time.monotonic()
                 reply = browser.get("/signup/thanks/")
                 log.append((started, wrote_lsn, f"Thank you, {expected}</h1>" in reply.body, reply.status))
         except (urllib.error.URLError, OSError) as exc:
             log.append((time.monotonic(), wrote_lsn, False, repr(exc)))
+        time.sleep(random.expovariate(1 / THINK))
 
 
 def _lag_injector(pg, deadline: float) -> None:
@@ -92,9 +91,13 @@ def run(bench: BenchEnv) -> dict:
             app.start(log=bench.root / f"routing-{app.port}.log")
         time.sleep(1)  # let our monitor take its first samples
         base = {"ours": _replica_reads(ours), "pin15s": _replica_reads(pinned)}
-        print(f"{CLIENTS} clients per app for {SECONDS:.0f}s, both apps at once; replay paused {PAUSE:.0f}s at a time")
+        print(f"{CLIENTS} clients per app (think time ~{THINK}s) for {SECONDS:.0f}s, both apps at once; "
+              f"replay paused {PAUSE:.0f}s at a time")  # fmt: skip
         deadline = time.monotonic() + SECONDS
-        threads = [threading.Thread(target=tracker.run), threading.Thread(target=_lag_injector, args=(bench.pg, deadline))]
+        threads = [
+            threading.Thread(target=tracker.run),
+            threading.Thread(target=_lag_injector, args=(bench.pg, deadline)),
+        ]
         for name, app in (("ours", ours), ("pin15s", pinned)):
             threads += [threading.Thread(target=_client, args=(app, n, name, deadline, bench.pg, logs[name]))
                         for n in range(CLIENTS)]  # fmt: skip

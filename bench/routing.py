@@ -20,6 +20,7 @@ import urllib.error
 
 from bench.env import BenchEnv
 from devenv.servers import AppServer
+from project.db.monitor import lsn_to_int
 from tests.helpers import Browser
 
 SECONDS = float(os.environ.get("BENCH_ROUTING_SECONDS", "50"))
@@ -37,7 +38,7 @@ class ReplayTracker:
     def run(self) -> None:
         while not self.stop.is_set():
             (lsn,) = self.pg.admin_sql("SELECT pg_last_wal_replay_lsn()::text", server=self.pg.replica)[0]
-            self.samples.append((time.monotonic(), lsn_int(lsn)))
+            self.samples.append((time.monotonic(), lsn_to_int(lsn)))
             time.sleep(0.02)
 
     def replayed_by(self, t: float) -> int:

@@ -42,12 +42,6 @@ def _wait_for_port(port: int, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
 
 
-def lsn_int(lsn: str) -> int:
-    """Turn a PostgreSQL LSN ("16/B374D848") into a comparable integer."""
-    high, _, low = lsn.partition("/")
-    return (int(high, 16) << 32) + int(low, 16)
-
-
 def pg_bindir() -> Path | None:
     """Return the folder holding the PostgreSQL server binaries, or None."""
     initdb = shutil.which("initdb")

@@ -18,13 +18,19 @@ class Reply:
     url: str
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # hand the 3xx back to the caller
+
+
 class Browser:
     """A cookie-keeping HTTP client for a live server (what a person's browser does, minus JavaScript)."""
 
-    def __init__(self, base_url: str, headers: dict | None = None) -> None:
+    def __init__(self, base_url: str, headers: dict | None = None, follow_redirects: bool = True) -> None:
         self.base_url = base_url
         self.jar = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
+        handlers = [urllib.request.HTTPCookieProcessor(self.jar)] + ([] if follow_redirects else [_NoRedirect()])
+        self.opener = urllib.request.build_opener(*handlers)
         self.headers = headers or {}
 
     def request(self, path: str, data: dict | None = None, headers: dict | None = None) -> Reply:

@@ -42,8 +42,10 @@ class ReplayTracker:
             time.sleep(0.02)
 
     def replayed_by(self, t: float) -> int:
-        i = bisect.bisect_right(self.samples, (t, float("inf")))
-        return self.samples[i - 1][1] if i else 0
+        """The first sample taken after t: an upper bound, so "could use a replica" is never undercounted
+        and the share served is a lower bound."""
+        i = bisect.bisect_left(self.samples, (t, 0))
+        return self.samples[min(i, len(self.samples) - 1)][1] if self.samples else 0
 
 
 def _client(app: AppServer, n: int, tag: str, deadline: float, pg, log: list) -> None:

@@ -196,3 +196,23 @@ def test_a_forged_position_cookie_is_ignored(reader):
     browser = reader()
     browser.cookies["db_position"] = "99999999999999"  # unsigned: would pin this browser to the primary
     assert _served_by(browser) == (200, "replica1")
+
+
+def test_reads_spread_over_several_replicas_and_skip_one_that_is_down(routing, monkeypatch, request_scope):
+    from project.db import router as router_module
+
+    monkeypatch.setattr(router_module, "replica_aliases", lambda: ["replica1", "replica2"])
+    monitor._statuses["replica2"] = monitor._statuses["replica1"]  # a second replica, just as caught up
+    seen = set()
+    for _ in range(200):
+        state.current().read_alias = None  # a new request each time
+        seen.add(router.db_for_read(Signup))
+    assert seen == {"replica1", "replica2"}
+    monitor.mark_down("replica1", "connection refused")
+    for _ in range(50):
+        state.current().read_alias = None
+        assert router.db_for_read(Signup) == "replica2"
+    monitor.mark_down("replica2", "connection refused")
+    state.current().read_alias = None
+    assert router.db_for_read(Signup) == "default"
+    assert counters.snapshot()["fallbacks"]["down"] == 1

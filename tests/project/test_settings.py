@@ -57,12 +57,25 @@ def test_secret_key_is_required_once_a_database_is_configured(tmp_path):
     assert "SECRET_KEY must be set" in result.stderr
 
 
-def test_replicas_without_router_is_a_system_check_warning(settings):
+ROUTER = "project.db.router.PrimaryReplicaRouter"
+
+
+def _check_ids() -> set[str]:
+    return {message.id for message in run_checks() if message.id.startswith("project.")}
+
+
+def test_replicas_without_the_router_is_a_system_check_warning(pg, settings):
+    assert _check_ids() == set()  # the session's own configuration is consistent
     settings.DATABASE_ROUTERS = []
-    ids = {message.id for message in run_checks()}
-    assert ("project.W001" in ids) == (len(settings.DATABASES) > 1)
-    settings.DATABASE_ROUTERS = ["project.db.router.PrimaryReplicaRouter"]
-    assert "project.W001" not in {message.id for message in run_checks()}
+    assert "project.W001" in _check_ids()
+
+
+def test_router_without_replicas_or_without_its_middleware_is_a_warning(pg, settings):
+    settings.DATABASES = {"default": settings.DATABASES["default"]}
+    assert "project.W003" in _check_ids()
+    settings.DATABASES = {**settings.DATABASES}
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != "project.db.middleware.RoutingMiddleware"]
+    assert "project.W004" in _check_ids()
 
 
 @pytest.mark.parametrize(

@@ -208,14 +208,19 @@ class ReplicaMonitor:
 
 
 def _query(alias: str, sql: str) -> tuple:
+    """Run one sampling query; a kept connection that broke (the server restarted) gets one fresh try."""
     connection = connections[alias]
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchone()
-    except Exception:
-        connection.close()  # reconnect next round
-        raise
+    for attempt in (1, 2):
+        reused = connection.connection is not None
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchone()
+        except Exception:
+            connection.close()
+            if attempt == 2 or not reused:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _describe(error: BaseException | str) -> str:

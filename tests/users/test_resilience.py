@@ -1,6 +1,7 @@
 """Failure drills against the real app under gunicorn, on the real primary, replica and Redis."""
 
 import json
+import logging
 import threading
 
 import pytest
@@ -91,3 +92,11 @@ def test_alb_health_check_with_a_private_ip_host_is_answered(app_server, path):
 
 def test_other_paths_still_refuse_an_unknown_host(app_server):
     assert Browser(app_server.url, headers={"Host": "10.0.12.34"}).get("/").status == 400
+
+
+def test_a_redis_outage_is_logged_not_silent(client, stopped_redis, caplog):
+    with caplog.at_level(logging.WARNING, logger="project.cache"):
+        response = client.post("/signup/", PERSON)
+    assert response.status_code == 302
+    assert Signup.objects.using("default").filter(email="kj@example.com").exists()
+    assert any(r.name == "project.cache" and r.exc_info for r in caplog.records)

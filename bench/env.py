@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devenv.servers import BASE_DIR, PgCluster, RedisServer
+from devenv.servers import BASE_DIR, PgCluster, RedisServer, local_app_env
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -39,10 +40,8 @@ def services() -> Iterator[BenchEnv]:
         print("bench: starting PostgreSQL primary + replica and Redis ...", flush=True)
         pg.create()
         redis.start()
-        env = {
-            "DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": pg.replica_url, "REDIS_URL": redis.url,
-            "SECRET_KEY": "bench-" + "k" * 50, "STATIC_ROOT": str(root / "static"), "LOG_LEVEL": "WARNING",
-        }  # fmt: skip
+        env = {"SECRET_KEY": secrets.token_urlsafe(50), "STATIC_ROOT": str(root / "static"), "LOG_LEVEL": "WARNING",
+               **local_app_env(pg, redis)}  # fmt: skip
         bench = BenchEnv(root, pg, redis, env)
         bench.manage("migrate", "--noinput")
         bench.manage("collectstatic", "--noinput")

@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 
-from devenv.servers import BASE_DIR, MissingBinary, PgCluster, RedisServer
+from devenv.servers import BASE_DIR, MissingBinary, PgCluster, RedisServer, local_app_env
 
 LOCAL = BASE_DIR / ".local"
 STATE = LOCAL / "state.json"
@@ -65,16 +65,13 @@ def _start_redis() -> RedisServer | None:
 
 
 def _environment(pg: PgCluster | None, redis: RedisServer | None) -> dict:
-    env = dict(os.environ)
+    env = {**os.environ, **local_app_env(pg, redis), "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text")}
     if pg:
         key_file = LOCAL / "secret_key"
         if not key_file.exists():
             key_file.write_text(secrets.token_urlsafe(50))
             key_file.chmod(0o600)
-        env |= {"DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": pg.replica_url}
         env.setdefault("SECRET_KEY", key_file.read_text().strip())
-    if redis:
-        env["REDIS_URL"] = redis.url
     return env
 
 

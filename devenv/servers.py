@@ -318,6 +318,16 @@ class MotoServer:
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def local_app_env(pg: PgCluster | None, redis: RedisServer | None) -> dict:
+    """The app's environment for local servers: plain HTTP and no TLS to PostgreSQL (loopback only)."""
+    env = {"HTTPS": "0", "DATABASE_SSLMODE": "disable"}
+    if pg:
+        env |= {"DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": pg.replica_url}
+    if redis:
+        env["REDIS_URL"] = redis.url
+    return env
+
+
 @dataclass
 class AppServer:
     """A WSGI app (ours by default) under gunicorn with the project's gunicorn.conf.py."""

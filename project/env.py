@@ -62,6 +62,19 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_rate(name: str, default: str) -> tuple[int, int]:
+    """Parse "N/SECONDS" (e.g. "20/600": 20 per 10 minutes) into (N, SECONDS)."""
+    raw = os.environ.get(name, default).strip()
+    count, _, seconds = raw.partition("/")
+    try:
+        parsed = int(count), int(seconds)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} must look like 20/600 (requests/seconds)") from None
+    if parsed[0] < 1 or parsed[1] < 1:
+        raise ImproperlyConfigured(f"{name}={raw!r}: both numbers must be positive")
+    return parsed
+
+
 def env_secret(name: str, default: str = "") -> str:
     """Return NAME, or the contents of the file named by NAME_FILE (container secrets)."""
     path = os.environ.get(f"{name}_FILE")
@@ -73,8 +86,12 @@ def env_secret(name: str, default: str = "") -> str:
     return os.environ.get(name, default).strip()
 
 
-def database_config(name: str, url: str, *, conn_max_age: int, connect_timeout: int) -> dict:
-    """Parse a postgres:// or sqlite:// URL into a Django DATABASES entry."""
+SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+
+def database_config(name: str, url: str, *, conn_max_age: int, connect_timeout: int, tls: dict | None = None,
+                    secret_arn: str = "", iam_auth: bool = False) -> dict:  # fmt: skip
+    """Parse a postgres:// or sqlite:// URL into a Django DATABASES entry (TLS and credential sources added)."""
     scheme = urlsplit(url).scheme
     if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
         raise ImproperlyConfigured(f"{name}: unsupported scheme {scheme!r} (use postgres:// or sqlite://)")
@@ -85,9 +102,14 @@ def database_config(name: str, url: str, *, conn_max_age: int, connect_timeout: 
     if config["ENGINE"].endswith("postgresql"):
         if not config.get("NAME") or not config.get("HOST"):
             raise ImproperlyConfigured(f"{name} must name a host and a database (postgres://user@host:5432/db)")
-        config.setdefault("OPTIONS", {})
-        config["OPTIONS"].setdefault("connect_timeout", connect_timeout)
-        config["OPTIONS"].setdefault("application_name", "signup-app")
+        config["ENGINE"] = "project.db.postgresql"  # Django's, plus Secrets Manager / IAM credentials
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", connect_timeout)
+        options.setdefault("application_name", "signup-app")
+        for key, value in (tls or {}).items():
+            if value:
+                options[key] = value
+        config["SECRET_ARN"], config["IAM_AUTH"] = secret_arn, iam_auth
     return config
 
 

@@ -25,3 +25,8 @@ def client_ip(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return None
+
+
+def client_ip_or_unknown(request: HttpRequest) -> str:
+    """client_ip() for libraries that need a string (django-axes)."""
+    return client_ip(request) or "unknown"

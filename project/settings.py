@@ -5,17 +5,21 @@ SECRET_KEY kept in .local/ — and says so in the log at start-up (project/apps.
 """
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from project.env import (
+    SSLMODES,
     admin_url,
     database_config,
     env_bool,
     env_float,
     env_int,
     env_list,
+    env_rate,
     env_secret,
     env_str,
 )
@@ -60,13 +64,16 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_countries",
+    "axes",
 ]
 
 MIDDLEWARE = [
-    "ops.middleware.HealthCheckMiddleware",  # first: the ALB's probes skip ALLOWED_HOSTS and sessions
+    "project.requestlog.RequestLogMiddleware",  # a request id and one JSON line per request, around everything
+    "ops.middleware.HealthCheckMiddleware",  # the ALB's probes skip ALLOWED_HOSTS and the HTTPS redirect
     "project.middleware.DatabaseUnavailableMiddleware",
     "project.db.middleware.RoutingMiddleware",  # below the 503 handler: its GET retry is tried first
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -95,27 +103,37 @@ TEMPLATES = [
 ]
 
 # --- Database: the primary, read replicas, routing ------------------------------------------------------
-_conn_max_age = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
-_connect_timeout = env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1, maximum=60)
+# Credentials: DATABASE_SECRET_ARN (the JSON RDS writes for a managed master password) overrides the URLs'
+# user and password, for the primary and the replicas; DATABASE_IAM_AUTH uses RDS IAM tokens instead.
+DATABASE_SECRET_ARN = env_str("DATABASE_SECRET_ARN")
+DATABASE_IAM_AUTH = env_bool("DATABASE_IAM_AUTH", False)
+# TLS to PostgreSQL: verify-full against the RDS CA bundle unless told otherwise (see README, "TLS to RDS").
+DATABASE_SSLMODE = env_str("DATABASE_SSLMODE", "verify-full")
+if DATABASE_SSLMODE not in SSLMODES:
+    raise ImproperlyConfigured(f"DATABASE_SSLMODE={DATABASE_SSLMODE!r} is not one of {sorted(SSLMODES)}")
+DATABASE_SSLROOTCERT = env_str("DATABASE_SSLROOTCERT", str(BASE_DIR / "certs" / "rds-global-bundle.pem"))
+_db = {
+    "conn_max_age": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+    "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1, maximum=60),
+    "tls": {
+        "sslmode": DATABASE_SSLMODE,
+        "sslrootcert": DATABASE_SSLROOTCERT if DATABASE_SSLMODE.startswith("verify") else "",
+    },
+    "secret_arn": DATABASE_SECRET_ARN,
+    "iam_auth": DATABASE_IAM_AUTH,
+}
 if LOCAL_MODE:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
 else:
-    DATABASES = {
-        "default": database_config(
-            "DATABASE_URL", env_str("DATABASE_URL"), conn_max_age=_conn_max_age, connect_timeout=_connect_timeout
-        )
-    }
+    DATABASES = {"default": database_config("DATABASE_URL", env_str("DATABASE_URL"), **_db)}
 for _i, _url in enumerate(env_list("DATABASE_REPLICA_URLS"), start=1):
-    DATABASES[f"replica{_i}"] = database_config(
-        "DATABASE_REPLICA_URLS", _url, conn_max_age=_conn_max_age, connect_timeout=_connect_timeout
-    )
+    DATABASES[f"replica{_i}"] = database_config("DATABASE_REPLICA_URLS", _url, **_db)
 # Replica routing (project/db/): installed when replicas are configured; see the README's "Routing".
 DATABASE_ROUTERS = ["project.db.router.PrimaryReplicaRouter"] if len(DATABASES) > 1 else []
 REPLICA_MAX_LAG = env_float("REPLICA_MAX_LAG", 5.0)  # seconds behind the primary before a replica serves nobody
 REPLICA_MAX_LAG_BYTES = env_int("REPLICA_MAX_LAG_BYTES", 0, minimum=0)  # 0 = no limit in bytes
 REPLICA_CHECK_INTERVAL = env_float("REPLICA_CHECK_INTERVAL", 1.0, minimum=0.05)  # seconds between samples
 REPLICA_RETRY_SECONDS = env_float("REPLICA_RETRY_SECONDS", 10.0, minimum=0.1)  # longest breaker back-off
-ROUTER_COOKIE_NAME = "db_position"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions -------------------------------------------------------------------------------
@@ -144,7 +162,7 @@ DJANGO_REDIS_LOGGER = "project.cache"
 # Sessions live in the database with Redis in front: a Redis restart logs nobody out.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
-# --- Static files (whitenoise; S3 arrives with the production-wiring issue) ---------------------------
+# --- Static and media files: whitenoise by default; S3 through django-storages when a bucket is set ---
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -158,6 +176,20 @@ STORAGES = {
     "staticfiles": {"BACKEND": _static_backend},
 }
 WHITENOISE_USE_FINDERS = LOCAL_MODE or DEBUG  # serve straight from the source folders without collectstatic
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+AWS_S3_CUSTOM_DOMAIN = env_str("AWS_S3_CUSTOM_DOMAIN")  # e.g. the CloudFront distribution in front of the bucket
+if AWS_STORAGE_BUCKET_NAME:
+    _s3 = {"bucket_name": AWS_STORAGE_BUCKET_NAME, "default_acl": None}  # private bucket: never public ACLs
+    STORAGES = {
+        # Media: private objects, handed out as short-lived signed URLs.
+        "default": {"BACKEND": "storages.backends.s3.S3Storage",
+                    "OPTIONS": {**_s3, "location": "media", "file_overwrite": False, "querystring_expire": 300}},
+        # Static: hashed names, so they can be cached for a year; served through AWS_S3_CUSTOM_DOMAIN.
+        "staticfiles": {"BACKEND": "storages.backends.s3.S3ManifestStaticStorage",
+                        "OPTIONS": {**_s3, "location": "static", "querystring_auth": False,
+                                    "custom_domain": AWS_S3_CUSTOM_DOMAIN or None,
+                                    "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"}}},
+    }  # fmt: skip
 
 # --- Auth, i18n -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -172,26 +204,93 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
-# --- Security basics (the production-hardening issue extends these) ----------------------------------
+# --- HTTPS and hardening (the ALB terminates TLS and forwards X-Forwarded-Proto) -----------------------
+# On by default outside local mode; the local tools (make run, tests, bench) serve plain HTTP and set HTTPS=0.
+HTTPS = env_bool("HTTPS", not LOCAL_MODE and not DEBUG)
+if TRUSTED_PROXY_COUNT:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = HTTPS  # /health and /ready answer first (ops.middleware), so the ALB's HTTP checks pass
+SECURE_HSTS_SECONDS = 31_536_000 if HTTPS else 0  # one year
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+# __Host- cookies are only accepted over HTTPS, for this exact host, path /: no subdomain can set them.
+SESSION_COOKIE_NAME = "__Host-sessionid" if HTTPS else "sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken" if HTTPS else "csrftoken"
+ROUTER_COOKIE_NAME = "__Host-db_position" if HTTPS else "db_position"
+SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = 8 * 3600  # a staff working day
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-SESSION_COOKIE_HTTPONLY = True
-CSRF_COOKIE_HTTPONLY = True
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024  # a signup is well under 1 KB; refuse huge bodies early
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 50
+if not LOCAL_MODE and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 10 or SECRET_KEY.startswith("django-insecure")):
+    raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 50 random characters")
 
-# --- Logging ------------------------------------------------------------------------------------------
+# Content-Security-Policy (django-csp): only our own origin (and the static files' origin when on S3).
+_static_origin = []
+if AWS_STORAGE_BUCKET_NAME:  # pages load CSS/JS/images from the bucket's (or its CDN's) origin
+    _static_origin = [f"https://{AWS_S3_CUSTOM_DOMAIN}" if AWS_S3_CUSTOM_DOMAIN else
+                      env_str("AWS_ENDPOINT_URL") or f"https://{AWS_STORAGE_BUCKET_NAME}.s3.amazonaws.com"]  # fmt: skip
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF, *_static_origin],
+        "style-src": [SELF, *_static_origin],
+        "img-src": [SELF, "data:", *_static_origin],
+        "font-src": [SELF, *_static_origin],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+    }
+}
+
+# --- Abuse protection ---------------------------------------------------------------------------------
+# Signup POSTs per client IP (X-Forwarded-For, TRUSTED_PROXY_COUNT hops) per window, counted in Redis.
+SIGNUP_RATE_LIMIT = env_rate("SIGNUP_RATE_LIMIT", "20/600")
+# Admin login: lock out an (IP, username) pair after AXES_FAILURE_LIMIT failures for AXES_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
+AXES_CLIENT_IP_CALLABLE = "project.http.client_ip_or_unknown"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["password", "username"]
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Apps whose reads always use the primary: the lockout must see the failure recorded a moment ago.
+ROUTER_PRIMARY_APPS = {"axes"}
+
+# --- Logging: JSON lines on stdout; no passwords, secrets or full email addresses (project/requestlog.py) -
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
     raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r} is not a logging level")
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if LOCAL_MODE else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} must be json or text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request": {"()": "project.requestlog.RequestContextFilter"}},
+    "formatters": {
+        "json": {"()": "project.requestlog.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": LOG_FORMAT,
+            "filters": ["request"],
+        },
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "django.request": {"level": "ERROR"},  # 4xx are in the request log already; 5xx keep their traceback
+    },
 }
 
 # --- Ops dashboard (/ops/: CloudWatch beside live health; see the README's "Ops dashboard") ---------

@@ -9,13 +9,14 @@ When a binary is missing the tests that need it skip with the reason, or fail wh
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from devenv.servers import AppServer, MissingBinary, MotoServer, PgCluster, RedisServer
+from devenv.servers import AppServer, MissingBinary, MotoServer, PgCluster, RedisServer, local_app_env
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -27,6 +28,7 @@ class Services:
         self.pg: PgCluster | None = None
         self.redis: RedisServer | None = None
         self.missing: dict[str, str] = {}
+        self.secret_key = secrets.token_urlsafe(50)
 
     def start(self) -> None:
         try:
@@ -43,12 +45,11 @@ class Services:
             raise pytest.UsageError("CI=true but services are missing: " + "; ".join(self.missing.values()))
 
     def environ(self) -> dict[str, str]:
-        env = {"SECRET_KEY": "tests-" + "x" * 60, "STATIC_ROOT": str(self.root / "static"), "LOG_LEVEL": "INFO"}
-        if self.pg:
-            env |= {"DATABASE_URL": self.pg.primary_url, "DATABASE_REPLICA_URLS": self.pg.replica_url}
-        else:
-            env |= {"DATABASE_URL": f"sqlite:///{self.root / 'db.sqlite3'}", "DATABASE_REPLICA_URLS": ""}
-        env["REDIS_URL"] = self.redis.url if self.redis else ""
+        env = {"SECRET_KEY": self.secret_key, "STATIC_ROOT": str(self.root / "static"), "LOG_LEVEL": "INFO",
+               "DATABASE_REPLICA_URLS": "", "REDIS_URL": ""}  # fmt: skip
+        env |= local_app_env(self.pg, self.redis)
+        if not self.pg:
+            env["DATABASE_URL"] = f"sqlite:///{self.root / 'db.sqlite3'}"
         return env
 
     def stop(self) -> None:

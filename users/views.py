@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core import signing
 from django.db import InterfaceError, OperationalError
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
+from project import ratelimit
 from project.http import client_ip
 from project.middleware import database_unavailable
 from users.forms import SignupForm
@@ -31,6 +33,15 @@ def home(request):
 @require_http_methods(["GET", "POST"])
 def signup(request):
     form = SignupForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        limit, window = settings.SIGNUP_RATE_LIMIT
+        allowed, retry_after = ratelimit.hit("signup", client_ip(request) or "unknown", limit, window)
+        if not allowed:
+            logger.warning("signup: rate limit reached for a client, refused")
+            ctx = {"form": form, "rate_limited": True, "retry_minutes": max(1, -(-retry_after // 60))}
+            response = render(request, "users/signup.html", ctx, status=429)
+            response["Retry-After"] = str(retry_after)
+            return response
     if request.method == "POST" and form.is_valid():
         if form.is_bot:
             logger.info("signup: honeypot filled, nothing stored")
@@ -78,6 +89,6 @@ def _thanks_redirect(request, payload: dict):
         path="/signup/",
         httponly=True,
         samesite="Lax",
-        secure=request.is_secure(),
+        secure=settings.HTTPS or request.is_secure(),
     )
     return response

@@ -92,5 +92,5 @@ def _remember_position(request, response) -> None:
         return  # the write failed with the primary; nothing to wait for
     response.set_signed_cookie(
         _cookie_name(), str(position), salt=COOKIE_SALT, max_age=COOKIE_MAX_AGE,
-        httponly=True, samesite="Lax", secure=request.is_secure(),
+        httponly=True, samesite="Lax", secure=settings.HTTPS or request.is_secure(),
     )  # fmt: skip

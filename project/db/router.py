@@ -1,6 +1,7 @@
 """Database router: writes to the primary; reads to a replica only when that cannot show stale data.
 
 A read goes to the primary when
+- its model's app is in ROUTER_PRIMARY_APPS (the login lockout must see the failure just recorded),
 - the code asked for it (``use_primary()`` as a context manager or view decorator),
 - the primary connection is inside ``transaction.atomic()`` (a replica cannot see the open transaction),
 - the current request has already written (read-your-writes within a request),
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import random
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from project.db import counters, state
@@ -24,7 +26,7 @@ __all__ = ["PrimaryReplicaRouter", "replica_aliases"]
 
 class PrimaryReplicaRouter:
     def db_for_read(self, model, **hints) -> str:
-        alias = _read_alias()
+        alias = DEFAULT_DB_ALIAS if model._meta.app_label in settings.ROUTER_PRIMARY_APPS else _read_alias()
         counters.incr("reads", alias)
         return alias
 

@@ -1,0 +1,50 @@
+"""Django's PostgreSQL backend plus credentials from Secrets Manager or RDS IAM tokens.
+
+DATABASES entries may carry SECRET_ARN (a Secrets Manager secret holding username/password, and optionally
+host/port/dbname) and IAM_AUTH (use an RDS IAM token as the password). When PostgreSQL rejects a password
+from the secret, the secret was probably rotated: fetch it again and retry the connection, once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from django.db.backends.postgresql import base
+
+from project.aws import credentials
+
+logger = logging.getLogger("project.db")
+
+
+def _is_auth_failure(exc: Exception) -> bool:
+    return getattr(exc, "sqlstate", None) == "28P01" or "password authentication failed" in str(exc)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def get_connection_params(self) -> dict:
+        params = super().get_connection_params()
+        arn = self.settings_dict.get("SECRET_ARN")
+        if arn:
+            params.update(_from_secret(credentials.get(arn)))
+        if self.settings_dict.get("IAM_AUTH"):
+            params["password"] = credentials.iam_token(params["host"], int(params.get("port") or 5432), params["user"])
+        return params
+
+    def get_new_connection(self, conn_params: dict):
+        try:
+            return super().get_new_connection(conn_params)
+        except psycopg.OperationalError as exc:
+            arn = self.settings_dict.get("SECRET_ARN")
+            if not arn or not _is_auth_failure(exc):
+                raise
+            fresh = credentials.refresh_after_rejection(arn)
+            if fresh is None:
+                raise
+            logger.warning("database %s rejected the password: secret refetched, retrying once", self.alias)
+            return super().get_new_connection({**conn_params, **_from_secret(fresh)})
+
+
+def _from_secret(secret: dict) -> dict:
+    mapping = {"username": "user", "password": "password", "host": "host", "port": "port", "dbname": "dbname"}
+    return {mapping[key]: value for key, value in secret.items() if key in mapping}

@@ -134,6 +134,7 @@ REPLICA_MAX_LAG = env_float("REPLICA_MAX_LAG", 5.0)  # seconds behind the primar
 REPLICA_MAX_LAG_BYTES = env_int("REPLICA_MAX_LAG_BYTES", 0, minimum=0)  # 0 = no limit in bytes
 REPLICA_CHECK_INTERVAL = env_float("REPLICA_CHECK_INTERVAL", 1.0, minimum=0.05)  # seconds between samples
 REPLICA_RETRY_SECONDS = env_float("REPLICA_RETRY_SECONDS", 10.0, minimum=0.1)  # longest breaker back-off
+REPLICA_MONITOR_THREAD = True  # sample in a background thread; the test process samples explicitly instead
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and sessions -------------------------------------------------------------------------------

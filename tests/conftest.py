@@ -70,6 +70,11 @@ def pytest_configure(config):
     import django
 
     django.setup()
+    from django.conf import settings
+
+    # In this process replicas are sampled only when a test says so (monitor.refresh()): deterministic.
+    # The gunicorn servers the tests start keep the background sampler, as in production.
+    settings.REPLICA_MONITOR_THREAD = False
 
 
 def pytest_unconfigure(config):

@@ -85,7 +85,7 @@ class ReplicaMonitor:
     # --- reading (request threads) ---------------------------------------------------------------------
     def ensure_running(self) -> None:
         """Start the sampling thread in this process (gunicorn forks after import, so check the pid)."""
-        if self._pid != os.getpid():
+        if self._pid != os.getpid() and settings.REPLICA_MONITOR_THREAD:
             with self._lock:
                 if self._pid != os.getpid():
                     if self._pid is not None:  # forked: the parent's samples say nothing about now

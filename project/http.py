@@ -26,7 +26,3 @@ def client_ip(request: HttpRequest) -> str | None:
     except ValueError:
         return None
 
-
-def client_ip_or_unknown(request: HttpRequest) -> str:
-    """client_ip() for libraries that need a string (django-axes)."""
-    return client_ip(request) or "unknown"

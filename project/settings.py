@@ -255,7 +255,7 @@ SIGNUP_RATE_LIMIT = env_rate("SIGNUP_RATE_LIMIT", "20/600")
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
-AXES_CLIENT_IP_CALLABLE = "project.http.client_ip_or_unknown"
+AXES_CLIENT_IP_CALLABLE = "project.http.client_ip"
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False

@@ -47,8 +47,8 @@ def test_malformed_value_stops_startup_naming_the_variable(name, value, tmp_path
 def test_nothing_set_runs_locally_on_sqlite_and_says_so(tmp_path):
     result = _django_check({}, tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "local mode on SQLite" in result.stderr
-    assert "local-memory cache" in result.stderr
+    assert "local mode on SQLite" in result.stdout  # logs go to stdout
+    assert "local-memory cache" in result.stdout
 
 
 def test_secret_key_is_required_once_a_database_is_configured(tmp_path):

@@ -18,6 +18,8 @@ COPY --chown=app:app users ./users
 COPY --chown=app:app ops ./ops
 COPY --chown=app:app templates ./templates
 COPY --chown=app:app static ./static
+# The RDS CA bundle for DATABASE_SSLMODE=verify-full (DATABASE_SSLROOTCERT's default path).
+ADD --chmod=644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /app/certs/rds-global-bundle.pem
 # Static files are collected at build time with throwaway settings (no database is touched).
 RUN DATABASE_URL=postgres://build@localhost/build SECRET_KEY=collectstatic-only-not-a-secret-0123456789abcdef \
     python manage.py collectstatic --noinput && chown -R app:app /app/staticfiles

@@ -21,4 +21,14 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 accesslog = None  # the app logs each request itself
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+if os.environ.get("LOG_FORMAT", "json") == "json":  # gunicorn's own lines as JSON too, like the app's
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request": {"()": "project.requestlog.RequestContextFilter"}},
+        "formatters": {"json": {"()": "project.requestlog.JsonFormatter"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout",
+                                 "formatter": "json", "filters": ["request"]}},
+        "loggers": {"gunicorn.error": {"handlers": ["console"], "level": loglevel.upper(), "propagate": False}},
+    }  # fmt: skip
 control_socket_disable = True  # unused, and two instances on one host would fight over its path

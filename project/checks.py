@@ -39,3 +39,36 @@ def check_replica_routing(app_configs, **kwargs):
     if not settings.LOCAL_MODE and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         errors.append(Warning("DATABASE_URL points at SQLite outside local mode.", id="project.W002"))
     return errors
+
+
+@register(deploy=True)
+def check_database_tls(app_configs, **kwargs):
+    """verify-full needs the CA bundle on disk; without it every connection fails at request time."""
+    from pathlib import Path
+
+    errors = []
+    for alias, db in settings.DATABASES.items():
+        options = db.get("OPTIONS", {})
+        if db["ENGINE"].endswith("sqlite3"):
+            continue
+        mode = options.get("sslmode", "prefer")
+        if (
+            mode.startswith("verify")
+            and not Path(options.get("sslrootcert") or "~/.postgresql/root.crt").expanduser().exists()
+        ):
+            errors.append(
+                Warning(
+                    f"Database {alias!r}: sslmode={mode} but the CA bundle {options.get('sslrootcert')!r} is missing.",
+                    hint="Set DATABASE_SSLROOTCERT to the RDS CA bundle (see README, TLS to RDS).",
+                    id="project.W005",
+                )
+            )
+        elif mode in {"disable", "allow", "prefer"}:
+            errors.append(
+                Warning(
+                    f"Database {alias!r}: sslmode={mode} does not protect the connection.",
+                    hint="Use DATABASE_SSLMODE=verify-full in production.",
+                    id="project.W006",
+                )
+            )
+    return errors

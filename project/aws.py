@@ -33,19 +33,30 @@ class DatabaseCredentials:
         self._lock = threading.Lock()
         self._cache: dict[str, tuple[dict, float]] = {}
         self._tokens: dict[tuple, tuple[str, float]] = {}
+        self._forced: dict[str, float] = {}  # when a rejection last made us refetch each secret
 
     def get(self, arn: str) -> dict:
         with self._lock:
             cached = self._cache.get(arn)
         return cached[0] if cached else self._fetch(arn)
 
-    def refresh_after_rejection(self, arn: str) -> dict | None:
-        """Refetch after PostgreSQL rejected the password (rotation); None if fetched moments ago."""
+    def after_rejection(self, arn: str, rejected_password: str) -> dict | None:
+        """Return newer credentials after PostgreSQL rejected `rejected_password`, or None if there are none.
+
+        Another thread may already hold the rotated secret; otherwise fetch it (at most once per
+        REFETCH_MIN_INTERVAL per process, so a wrong password cannot hammer Secrets Manager).
+        """
         with self._lock:
             cached = self._cache.get(arn)
-        if cached and time.monotonic() - cached[1] < REFETCH_MIN_INTERVAL:
+            last_forced = self._forced.get(arn, float("-inf"))
+        if cached and cached[0].get("password") != rejected_password:
+            return cached[0]
+        if time.monotonic() - last_forced < REFETCH_MIN_INTERVAL:
             return None
-        return self._fetch(arn)
+        with self._lock:
+            self._forced[arn] = time.monotonic()
+        fresh = self._fetch(arn)
+        return fresh if fresh.get("password") != rejected_password else None
 
     def _fetch(self, arn: str) -> dict:
         raw = client("secretsmanager").get_secret_value(SecretId=arn)["SecretString"]
@@ -72,6 +83,7 @@ class DatabaseCredentials:
         with self._lock:
             self._cache.clear()
             self._tokens.clear()
+            self._forced.clear()
 
 
 credentials = DatabaseCredentials()

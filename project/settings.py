@@ -291,6 +291,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         "django.request": {"level": "ERROR"},  # 4xx are in the request log already; 5xx keep their traceback
+        "botocore": {"level": "WARNING"},
     },
 }
 

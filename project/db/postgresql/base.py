@@ -38,10 +38,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
             arn = self.settings_dict.get("SECRET_ARN")
             if not arn or not _is_auth_failure(exc):
                 raise
-            fresh = credentials.refresh_after_rejection(arn)
+            fresh = credentials.after_rejection(arn, conn_params.get("password", ""))
             if fresh is None:
                 raise
-            logger.warning("database %s rejected the password: secret refetched, retrying once", self.alias)
+            logger.warning("database %s rejected the password: newer secret found, retrying once", self.alias)
             return super().get_new_connection({**conn_params, **_from_secret(fresh)})
 
 

@@ -39,6 +39,7 @@ def secret(moto_server, pg, live_db):
     yield client, arn
     # Put the session's password back, whatever the test did to it.
     pg.admin_sql(f"ALTER ROLE {pg.user} PASSWORD '{pg.password}'")
+    connections.close_all()
 
 
 def _boto_kwargs() -> dict:
@@ -62,6 +63,7 @@ def test_app_connects_with_the_secret_and_survives_a_rotation(secret, moto_serve
         client.put_secret_value(SecretId=arn, SecretString=json.dumps({"username": pg.user,
                                                                         "password": new_password}))  # fmt: skip
         pg.admin_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{pg.user}'")
+        connections.close_all()  # this test process's own connections were among those dropped
         replies = [Browser(app.url).post_form("/signup/", {"full_name": f"After {i}", "email": f"a{i}@example.com"})
                    for i in range(5)]  # fmt: skip
         assert [r.status for r in replies] == [200] * 5
@@ -111,7 +113,7 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tls_cluster():
+def tls_cluster(django_db_blocker):
     """A PostgreSQL server with ssl on, its certificate (for DNS:localhost) from a throwaway CA."""
     root = Path(tempfile.mkdtemp(prefix="signup-tls-"))  # pytest's own tmp folder is closed to the postgres user
     root.chmod(0o755)
@@ -136,7 +138,8 @@ def tls_cluster():
         f.write("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n")
     cluster.primary.stop()
     cluster.primary.start()
-    yield cluster, certs / "ca.crt"
+    with django_db_blocker.unblock():  # connections to this cluster are made by hand, outside Django's test DB
+        yield cluster, certs / "ca.crt"
     cluster.destroy()
     shutil.rmtree(root, ignore_errors=True)
 

@@ -69,6 +69,7 @@ def test_app_connects_with_the_secret_and_survives_a_rotation(secret, moto_serve
         assert [r.status for r in replies] == [200] * 5
     finally:
         app.stop()
+        pg.admin_sql(f"ALTER ROLE {pg.user} PASSWORD '{pg.password}'")  # this process's own password again
     assert Signup.objects.using("default").filter(email__in=[f"a{i}@example.com" for i in range(5)]).count() == 5
     text = log.read_text()
     retries = text.count("newer secret found, retrying once")

@@ -41,7 +41,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
             fresh = credentials.after_rejection(arn, conn_params.get("password", ""))
             if fresh is None:
                 raise
-            logger.warning("database %s rejected the password: newer secret found, retrying once", self.alias)
+            logger.warning("database %s refused the secret's password; newer secret found, retrying once", self.alias)
             return super().get_new_connection({**conn_params, **_from_secret(fresh)})
 
 

@@ -19,6 +19,9 @@ import pytest
 from devenv.servers import AppServer, MissingBinary, MotoServer, PgCluster, RedisServer, local_app_env
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+OUTPUT = Path(__file__).resolve().parents[1] / "test-output"  # screenshots, kept after the run
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 
 class Services:
@@ -157,3 +160,25 @@ def app_server(django_db_setup):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A real headless Chromium (Debian's), driven by Playwright."""
+    executable = shutil.which("chromium")
+    if not executable:
+        if CI:
+            pytest.fail("CI=true but chromium is not installed")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    OUTPUT.mkdir(exist_ok=True)
+    # Playwright's sync API keeps an event loop in this thread; the tests' ORM checks are plain sync code.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as p:
+            instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+            yield instance
+            instance.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

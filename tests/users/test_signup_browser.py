@@ -1,40 +1,12 @@
 """The signup form in a real headless Chromium, on a phone-sized screen, without JavaScript."""
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from users.models import Signup
 
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.browser]
 
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from tests.conftest import CI
-
-    executable = shutil.which("chromium")
-    if not executable:
-        if CI:
-            pytest.fail("CI=true but chromium is not installed")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop in this thread; our ORM checks here are plain sync code.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as p:
-            instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            yield instance
-            instance.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+from tests.conftest import OUTPUT
 
 
 @pytest.fixture

@@ -2,11 +2,10 @@
 
 import pytest
 
+from tests.conftest import OUTPUT
 from users.models import Signup
 
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.browser]
-
-from tests.conftest import OUTPUT
 
 
 @pytest.fixture

@@ -175,3 +175,28 @@ def test_verify_full_refuses_a_server_signed_by_another_ca(tls_cluster, tmp_path
              "-keyout", "other.key", "-out", "other.crt", cwd=tmp_path)  # fmt: skip
     with pytest.raises(Exception, match="certificate verify failed"):
         _connect(cluster, "localhost", tmp_path / "other.crt")
+
+
+def test_iam_auth_uses_a_signed_token_and_renews_it_before_it_expires(monkeypatch):
+    from project import aws
+
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    aws.client.cache_clear()
+    credentials.clear()
+    config = database_config("DATABASE_URL", "postgres://app@db.internal.example:5432/app", conn_max_age=0,
+                             connect_timeout=3, tls={"sslmode": "verify-full"}, iam_auth=True)  # fmt: skip
+    clock = [1000.0]
+    monkeypatch.setattr(aws.time, "monotonic", lambda: clock[0])
+    calls = []
+    real = aws.client("rds").generate_db_auth_token
+    monkeypatch.setattr(aws.client("rds"), "generate_db_auth_token", lambda **kw: calls.append(kw) or real(**kw))
+    first = _wrapper(config).get_connection_params()["password"]
+    assert first.startswith("db.internal.example:5432/?Action=connect&DBUser=app") and "X-Amz-Signature=" in first
+    clock[0] += 9 * 60
+    assert _wrapper(config).get_connection_params()["password"] == first and len(calls) == 1
+    clock[0] += 2 * 60  # 11 minutes after the first: renewed before the 15-minute expiry
+    _wrapper(config).get_connection_params()
+    assert len(calls) == 2
+    aws.client.cache_clear()
+    credentials.clear()

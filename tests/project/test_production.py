@@ -16,6 +16,12 @@ BASE = Path(__file__).resolve().parents[2]
 HOST = "signup.example.com"
 
 
+def _base_env() -> dict:
+    """This process's environment minus what the test session itself set (services, the browser's flag)."""
+    skip = ("DATABASE_", "REDIS_", "HTTPS", "SECRET_", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    return {k: v for k, v in os.environ.items() if not k.startswith(skip)}
+
+
 def _production_env(tmp_path) -> dict:
     ca = tmp_path / "rds-ca.pem"
     ca.write_text("placeholder CA bundle for the check\n")
@@ -31,17 +37,16 @@ def _production_env(tmp_path) -> dict:
 
 
 def test_check_deploy_reports_nothing_under_production_settings(tmp_path):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "HTTPS", "SECRET_"))}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=BASE, env={**clean, **_production_env(tmp_path)}, capture_output=True, text=True, timeout=60,
+        cwd=BASE, env={**_base_env(), **_production_env(tmp_path)}, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
 
 
 def test_check_deploy_flags_plain_database_connections(tmp_path):
-    env = {**os.environ, **_production_env(tmp_path), "DATABASE_SSLMODE": "prefer"}
+    env = {**_base_env(), **_production_env(tmp_path), "DATABASE_SSLMODE": "prefer"}
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=BASE, env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert result.returncode != 0 and "project.W006" in result.stdout + result.stderr
@@ -51,7 +56,7 @@ def test_check_deploy_flags_plain_database_connections(tmp_path):
     ("value", "accepted"), [("short", False), ("a" * 60, False), ("django-insecure-" + "x1y2z3" * 10, False)]
 )
 def test_weak_secret_keys_are_refused(tmp_path, value, accepted):
-    env = {**os.environ, **_production_env(tmp_path), "SECRET_KEY": value}
+    env = {**_base_env(), **_production_env(tmp_path), "SECRET_KEY": value}
     result = subprocess.run([sys.executable, "manage.py", "check"], cwd=BASE, env=env, capture_output=True,
                             text=True, timeout=60)  # fmt: skip
     assert (result.returncode == 0) is accepted

@@ -7,27 +7,20 @@ from django.db import DEFAULT_DB_ALIAS
 
 from project.db import counters, state
 from project.db.middleware import _remember_position
+from project.db.router import PrimaryReplicaRouter
 
 PIN_SECONDS = 15
 COOKIE = "multidb_pinning"
 
 
-class PinRouter:
+class PinRouter(PrimaryReplicaRouter):
+    """Our writes and migrations, but the read decision of a 15-second cookie pin."""
+
     def db_for_read(self, model, **hints) -> str:
         current = state.current()
         alias = DEFAULT_DB_ALIAS if current.wrote or current.min_lsn else "replica1"
         counters.incr("reads", alias)
         return alias
-
-    def db_for_write(self, model, **hints) -> str:
-        state.mark_written()
-        return DEFAULT_DB_ALIAS
-
-    def allow_relation(self, obj1, obj2, **hints) -> bool:
-        return True
-
-    def allow_migrate(self, db, app_label, model_name=None, **hints) -> bool:
-        return db == DEFAULT_DB_ALIAS
 
 
 class PinMiddleware:

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+BASE_DIR = Path(__file__).resolve().parent.parent
 PG_BINARIES = ("initdb", "pg_ctl", "postgres", "pg_basebackup")
 
 
@@ -239,8 +240,40 @@ class PgCluster:
         raise TimeoutError(f"replica did not reach {target} within {timeout}s")
 
 
+class _ChildServer:
+    """What every server we run as a child process on a loopback port shares (needs .port and .proc)."""
+
+    port: int
+    proc: subprocess.Popen | None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _wait_for_http(self, path: str, what: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with {self.proc.returncode}")
+            try:
+                urllib.request.urlopen(f"{self.url}{path}", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError(f"{what} did not answer {path} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+
+
 @dataclass
-class RedisServer:
+class RedisServer(_ChildServer):
     """A redis-server on a free port with no persistence."""
 
     root: Path
@@ -267,15 +300,9 @@ class RedisServer:
         )  # fmt: skip
         _wait_for_port(self.port)
 
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
 
 @dataclass
-class MotoServer:
+class MotoServer(_ChildServer):
     """moto in server mode: a local stand-in for the AWS APIs (boto3 honours AWS_ENDPOINT_URL)."""
 
     port: int = 0
@@ -284,38 +311,18 @@ class MotoServer:
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self) -> None:
         exe = Path(sys.executable).with_name("moto_server")
         cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
         self.proc = subprocess.Popen(
             [*cmd, "-H", "127.0.0.1", "-p", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError("moto server did not start")
+        self._wait_for_http("/moto-api/", "moto server")
 
     def reset(self) -> None:
         """Forget every resource moto holds (between tests)."""
         req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
         urllib.request.urlopen(req, timeout=5)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
-        self.proc = None
-
-
-BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def local_app_env(pg: PgCluster | None, redis: RedisServer | None) -> dict:
@@ -329,7 +336,7 @@ def local_app_env(pg: PgCluster | None, redis: RedisServer | None) -> dict:
 
 
 @dataclass
-class AppServer:
+class AppServer(_ChildServer):
     """A WSGI app (ours by default) under gunicorn with the project's gunicorn.conf.py."""
 
     env: dict
@@ -342,10 +349,6 @@ class AppServer:
     def __post_init__(self) -> None:
         self.port = self.port or free_port()
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self, log: Path | None = None) -> None:
         env = {**os.environ, **self.env, "HOST": "127.0.0.1", "PORT": str(self.port),
                "WEB_CONCURRENCY": str(self.workers), "GUNICORN_THREADS": str(self.threads)}  # fmt: skip
@@ -354,22 +357,4 @@ class AppServer:
             [sys.executable, "-m", "gunicorn", "-c", str(BASE_DIR / "gunicorn.conf.py"), self.app],
             cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.proc.returncode} (see {log or 'its output'})")
-            try:
-                urllib.request.urlopen(f"{self.url}/health", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise TimeoutError("gunicorn did not answer /health within 30 s")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc = None
+        self._wait_for_http("/health", f"gunicorn (log: {log or 'not kept'})")

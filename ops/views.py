@@ -1,7 +1,16 @@
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from ops import charts, connections, dashboard
 from ops.health import run_checks, summary
+
+OPS_PERMISSION = "ops.view_ops_dashboard"
 
 
 @never_cache
@@ -15,3 +24,121 @@ def ready(request):
     """Readiness for the load balancer: 200 while the primary is reachable, 503 when it is not."""
     doc = summary(run_checks())
     return JsonResponse(doc, status=503 if doc["status"] == "unavailable" else 200)
+
+
+@never_cache
+@staff_member_required
+@permission_required(OPS_PERMISSION, raise_exception=True)
+def ops_dashboard(request):
+    """The on-call page: alarms, live health and connections, then CloudWatch charts for the range."""
+    ctx = _context(_range(request))
+    return render(request, "ops/dashboard.html", ctx)
+
+
+@never_cache
+@staff_member_required
+@permission_required(OPS_PERMISSION, raise_exception=True)
+def ops_data(request):
+    """The same data as /ops/, for scripts."""
+    ctx = _context(_range(request))
+    return JsonResponse(_as_json(ctx), json_dumps_params={"indent": 1})
+
+
+def _range(request) -> str:
+    key = request.GET.get("range", dashboard.DEFAULT_RANGE)
+    return key if key in dashboard.RANGES else dashboard.DEFAULT_RANGE
+
+
+def _when(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch else None
+
+
+def _context(range_key: str) -> dict:
+    probes = connections.start_probes()  # they take a few connections' time: draw the charts meanwhile
+    live = connections.snapshot()
+    doc = dashboard.load(range_key)
+    primary = next((db for db in live["databases"] if db["alias"] == "default"), {})
+    views = _drawn(range_key, doc, primary.get("max_connections"))
+    alarms = [{**a, "since_dt": _when(a["since"])} for a in doc.get("alarms") or []]
+    cw = {k: doc.get(k) for k in ("state", "error", "kind", "calls", "refresh_ms", "period", "queries", "rds_error")}
+    cw |= {k: _when(doc.get(k)) for k in ("fetched_at", "stale_since", "start", "end")}
+    ctx = {
+        "range": range_key,
+        "ranges": list(dashboard.RANGES),
+        "now": datetime.now(UTC),
+        "live": connections.add_readiness(live, probes),
+        "cloudwatch": cw,
+        "alarms": alarms,
+        "firing": [a for a in alarms if a["state"] == "ALARM"],
+        "sections": views,
+        "refresh_seconds": settings.OPS_CACHE_SECONDS,
+    }
+    ctx["verdict"] = _verdict(ctx)
+    return ctx
+
+
+_DRAWN: dict[tuple, list] = {}  # the last drawing per range, in this process: it changes once per fetch
+
+
+def _drawn(range_key: str, doc: dict, max_connections: int | None) -> list[dict]:
+    key = (doc.get("fetched_at"), doc.get("failed_at"), max_connections, dashboard.config_key())
+    cached = _DRAWN.get(range_key)
+    if cached is None or cached[0] != key:
+        secs = dashboard.sections(doc.get("rds") or dashboard.listed_instances(), max_connections)
+        cached = _DRAWN[range_key] = (key, [charts.section_view(s, doc) for s in secs])
+    return cached[1]
+
+
+def _verdict(ctx: dict) -> dict:
+    """Return the one-line answer: ok, degraded, alarm or down, with the reasons."""
+    live, reasons = ctx["live"], []
+    if live["ready"]["status"] == "unknown":
+        reasons.append("readiness probes timed out")
+    for name, check in live["ready"]["checks"].items():
+        if check["status"] not in {"up", "not configured"}:
+            reasons.append(f"{name} {check['status']}{': ' + check['error'] if check['error'] else ''}")
+    if ctx["firing"]:
+        reasons.append(f"{len(ctx['firing'])} alarm{'s' * (len(ctx['firing']) > 1)} in ALARM")
+    breaching = [f"{s['title']}: {p['title']}" for s in ctx["sections"] for p in s["panels"] if p["breach"]]
+    reasons += [f"over threshold: {b}" for b in breaching]
+    if ctx["cloudwatch"]["state"] not in {"fresh", "unconfigured"}:
+        reasons.append(f"CloudWatch {ctx['cloudwatch']['kind'] or ctx['cloudwatch']['state']}")
+    level = (
+        "down"
+        if live["ready"]["status"] == "unavailable"
+        else "alarm"
+        if ctx["firing"] or breaching
+        else "degraded"
+        if reasons
+        else "ok"
+    )
+    return {"level": level, "reasons": reasons}
+
+
+def _as_json(ctx: dict) -> dict:
+    sections = [
+        {
+            **{k: s[k] for k in ("key", "title", "unconfigured", "note")},
+            "panels": [
+                {
+                    **{k: p[k] for k in ("key", "title", "unit", "threshold", "breach", "errors", "unconfigured")},
+                    "series": [
+                        {k: line[k] for k in ("key", "label", "current", "latest", "error", "t", "v")}
+                        for line in p["lines"]
+                    ],
+                }
+                for p in s["panels"]
+            ],
+        }
+        for s in ctx["sections"]
+    ]
+    alarms = [{k: v for k, v in a.items() if k != "since_dt"} for a in ctx["alarms"]]
+    return {
+        "range": ctx["range"],
+        "generated_at": ctx["now"],
+        "verdict": ctx["verdict"],
+        "cloudwatch": ctx["cloudwatch"],
+        "alarms": alarms,
+        "sections": sections,
+        "live": ctx["live"],
+    }

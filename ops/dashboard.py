@@ -1,0 +1,352 @@
+"""What /ops/ shows from CloudWatch: the panels (metrics, statistics, units, thresholds) and their data.
+
+Thresholds follow AWS's recommended alarms: EC2 CPU > 80 %, RDS CPU > 90 %, connections near
+max_connections, FreeStorageSpace < 10 % of the allocated storage, FreeableMemory < 25 % of the class's
+memory. The data comes from ops/cloudwatch.py's shared cache; ops/charts.py draws it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.cache import cache
+
+from ops import cloudwatch, rds
+from ops.charts import fmt
+from ops.cloudwatch import CloudWatchError, Series
+
+RANGES = {"1h": 3600, "3h": 3 * 3600, "12h": 12 * 3600, "24h": 86400, "7d": 7 * 86400}
+DEFAULT_RANGE = "3h"
+RDS_CACHE_SECONDS = 900  # instances, classes and storage change rarely: DescribeDBInstances every 15 min
+
+# Panels in page order: key -> (title, unit, conversion). Conversions: ms (seconds -> ms); /min and /s
+# (a Sum per period -> a rate, so values do not change with the period).
+PANELS = {
+    "alb_requests": ("Requests", "/min", "/min"),
+    "alb_latency": ("Response time (average)", "ms", "ms"),
+    "alb_p": ("Response time p95 / p99", "ms", "ms"),
+    "alb_5xx": ("5XX responses", "/min", "/min"),
+    "alb_5xx_rate": ("5XX rate (metric math)", "percent", ""),
+    "alb_healthy": ("Healthy targets", "count", ""),
+    "alb_unhealthy": ("Unhealthy targets", "count", ""),
+    "alb_conn_errors": ("Rejected / target connection errors", "/min", "/min"),
+    "ec2_cpu": ("CPU", "percent", ""),
+    "ec2_net": ("Network in / out", "bytes/s", "/s"),
+    "ec2_status": ("Status check failed", "count", ""),
+    "ec2_credits": ("CPU credit balance", "count", ""),
+    "rds_cpu": ("CPU", "percent", ""),
+    "rds_conns": ("Connections", "count", ""),
+    "rds_storage": ("Free storage", "bytes", ""),
+    "rds_memory": ("Freeable memory", "bytes", ""),
+    "rds_lag": ("Replica lag", "seconds", ""),
+    "rds_read_latency": ("Read latency", "ms", "ms"),
+    "rds_write_latency": ("Write latency", "ms", "ms"),
+    "rds_read_iops": ("Read IOPS", "IOPS", ""),
+    "rds_write_iops": ("Write IOPS", "IOPS", ""),
+    "rds_queue": ("Disk queue depth", "count", ""),
+    "cache_cpu": ("CPU", "percent", ""),
+    "cache_conns": ("Connections", "count", ""),
+    "cache_hits": ("Hits / misses", "/min", "/min"),
+    "cache_hit_rate": ("Hit rate (metric math)", "percent", ""),
+    "cache_evictions": ("Evictions", "/min", "/min"),
+    "proxy_conns": ("Connections", "count", ""),
+}
+# Static thresholds from AWS's recommended alarms; RDS connections, storage and memory depend on the instance.
+THRESHOLDS = {"alb_5xx_rate": (">", 5), "alb_healthy": ("<", 1), "alb_unhealthy": (">", 0), "alb_conn_errors": (">", 0),
+              "ec2_cpu": (">", 80), "ec2_status": (">", 0), "rds_cpu": (">", 90), "rds_lag": (">", 60),
+              "cache_cpu": (">", 90)}  # fmt: skip
+NOTES = {"ec2_credits": "Burstable (T) instances only; empty for the others."}
+# Series: (panel, metric, statistic, label), drawn once per resource (each EC2 or RDS instance).
+ALB_SERIES = [
+    ("alb_requests", "RequestCount", "Sum", "requests"),
+    ("alb_latency", "TargetResponseTime", "Average", "average"),
+    ("alb_p", "TargetResponseTime", "p95", "p95"),
+    ("alb_p", "TargetResponseTime", "p99", "p99"),
+    ("alb_5xx", "HTTPCode_Target_5XX_Count", "Sum", "from targets"),
+    ("alb_5xx", "HTTPCode_ELB_5XX_Count", "Sum", "from the ALB"),
+    ("alb_conn_errors", "RejectedConnectionCount", "Sum", "rejected"),
+    ("alb_conn_errors", "TargetConnectionErrorCount", "Sum", "target connection errors"),
+]
+TARGET_GROUP_SERIES = [
+    ("alb_healthy", "HealthyHostCount", "Minimum", "healthy"),
+    ("alb_unhealthy", "UnHealthyHostCount", "Maximum", "unhealthy"),
+]
+EC2_SERIES = [
+    ("ec2_cpu", "CPUUtilization", "Average", ""),
+    ("ec2_net", "NetworkIn", "Sum", "in"),
+    ("ec2_net", "NetworkOut", "Sum", "out"),
+    ("ec2_status", "StatusCheckFailed", "Maximum", ""),
+    ("ec2_credits", "CPUCreditBalance", "Minimum", ""),
+]
+RDS_SERIES = [
+    ("rds_cpu", "CPUUtilization", "Average", ""),
+    ("rds_conns", "DatabaseConnections", "Maximum", ""),
+    ("rds_storage", "FreeStorageSpace", "Minimum", ""),
+    ("rds_memory", "FreeableMemory", "Minimum", ""),
+    ("rds_lag", "ReplicaLag", "Maximum", ""),  # replicas only
+    ("rds_read_latency", "ReadLatency", "Average", ""),
+    ("rds_write_latency", "WriteLatency", "Average", ""),
+    ("rds_read_iops", "ReadIOPS", "Average", ""),
+    ("rds_write_iops", "WriteIOPS", "Average", ""),
+    ("rds_queue", "DiskQueueDepth", "Average", ""),
+]
+CACHE_SERIES = [
+    ("cache_cpu", "CPUUtilization", "Average", "host"),
+    ("cache_cpu", "EngineCPUUtilization", "Average", "engine"),
+    ("cache_conns", "CurrConnections", "Maximum", "current"),
+    ("cache_hits", "CacheHits", "Sum", "hits"),
+    ("cache_hits", "CacheMisses", "Sum", "misses"),
+    ("cache_evictions", "Evictions", "Sum", "evictions"),
+]
+PROXY_SERIES = [
+    ("proxy_conns", "ClientConnections", "Sum", "client"),
+    ("proxy_conns", "DatabaseConnections", "Sum", "to the database"),
+]
+
+
+@dataclass
+class Panel:
+    key: str
+    title: str
+    unit: str  # percent, ms, seconds, bytes, bytes/s, /min, count, IOPS
+    series: list[Series] = field(default_factory=list)
+    convert: str = ""
+    threshold: float | None = None  # in the displayed unit
+    below: bool = False  # breached under the threshold (free storage, healthy targets)
+    threshold_label: str = ""
+    note: str = ""
+    unconfigured: str = ""  # how to turn it on
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    panels: list[Panel] = field(default_factory=list)
+    unconfigured: str = ""
+    note: str = ""
+
+
+def _key(section: str, metric: str, stat: str, resource: str = "") -> str:
+    """A series' stable name, as in data.json: rds.CPUUtilization.Average.signups-db."""
+    return ".".join(filter(None, [section, metric, stat, resource]))
+
+
+def _series(section: str, namespace: str, rows: list, resources: list[tuple[str, str, dict]]) -> dict:
+    """Return panel key -> series for each row and each resource (label, name in the key, dimensions)."""
+    out: dict[str, list[Series]] = {}
+    for panel, metric, stat, label in rows:
+        for name, key_part, dims in resources:
+            text = " ".join(filter(None, [name, label]))
+            out.setdefault(panel, []).append(
+                Series(_key(section, metric, stat, key_part), text, namespace, metric, tuple(dims.items()), stat)
+            )
+    return out
+
+
+def _panels(section: str, series: dict[str, list[Series]]) -> list[Panel]:
+    panels = []
+    for key, (title, unit, conversion) in PANELS.items():
+        if key.startswith(section + "_"):
+            op, value = THRESHOLDS.get(key, ("", None))
+            label = f"alarm {op} {fmt(value, unit)}" if value is not None else ""
+            panels.append(Panel(key, title, unit, series.get(key, []), conversion, value, op == "<", label,
+                                NOTES.get(key, "")))  # fmt: skip
+    return panels
+
+
+def _by_key(panels: list[Panel]) -> dict[str, Panel]:
+    return {p.key: p for p in panels}
+
+
+# --- sections -----------------------------------------------------------------------------------------
+def _alb() -> Section:
+    section = Section("alb", "Load balancer (ALB)")
+    if not settings.OPS_ALB:
+        section.unconfigured = "Set OPS_ALB to the LoadBalancer dimension (app/<name>/<id>)."
+        return section
+    lb = {"LoadBalancer": settings.OPS_ALB}
+    rows = [r for r in ALB_SERIES if settings.OPS_PERCENTILES or r[2] in cloudwatch.STANDARD_STATS]
+    series = _series("alb", "AWS/ApplicationELB", rows, [("", "", lb)])
+    if settings.OPS_TARGET_GROUP:
+        tg = {"TargetGroup": settings.OPS_TARGET_GROUP, **lb}
+        series |= _series("alb", "AWS/ApplicationELB", TARGET_GROUP_SERIES, [("", "", tg)])
+    refs = {
+        m: "{" + _key("alb", m, "Sum") + "}"
+        for m in ("RequestCount", "HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count")
+    }
+    t5xx, e5xx = refs["HTTPCode_Target_5XX_Count"], refs["HTTPCode_ELB_5XX_Count"]
+    rate = f"100 * (FILL({t5xx}, 0) + FILL({e5xx}, 0)) / {refs['RequestCount']}"
+    series["alb_5xx_rate"] = [Series("alb.5XX_rate", "5XX / requests", expression=rate)]
+    section.panels = _panels("alb", series)
+    panels = _by_key(section.panels)
+    if not settings.OPS_PERCENTILES:
+        panels["alb_p"].unconfigured = "Percentiles are off: set OPS_PERCENTILES=1."
+    if not settings.OPS_TARGET_GROUP:
+        for key in ("alb_healthy", "alb_unhealthy"):
+            panels[key].unconfigured = "Set OPS_TARGET_GROUP (targetgroup/<name>/<id>)."
+    return section
+
+
+def _ec2() -> Section:
+    section = Section("ec2", "App hosts (EC2)")
+    if settings.OPS_EC2_INSTANCES:
+        resources = [(i, i, {"InstanceId": i}) for i in settings.OPS_EC2_INSTANCES]
+    elif settings.OPS_ASG:
+        resources = [(settings.OPS_ASG, settings.OPS_ASG, {"AutoScalingGroupName": settings.OPS_ASG})]
+        section.note = f"Auto Scaling group {settings.OPS_ASG}: averages over its instances."
+    else:
+        section.unconfigured = "Set OPS_EC2_INSTANCES (i-…,i-…) or OPS_ASG (the Auto Scaling group name)."
+        return section
+    section.panels = _panels("ec2", _series("ec2", "AWS/EC2", EC2_SERIES, resources))
+    return section
+
+
+def _rds(instances: list[dict], live_max_connections: int | None) -> Section:
+    section = Section("rds", "Database (RDS)")
+    if not instances:
+        section.unconfigured = "Set OPS_RDS_INSTANCES to the primary's identifier (replicas are discovered)."
+        return section
+    resources = [(f"{db['id']} ({db['role']})", db["id"], {"DBInstanceIdentifier": db["id"]}) for db in instances]
+    series = _series("rds", "AWS/RDS", RDS_SERIES, resources)
+    series["rds_lag"] = series["rds_lag"][1:]  # the primary reports no ReplicaLag
+    section.panels = _panels("rds", series)
+    panels, primary = _by_key(section.panels), instances[0]
+    if len(instances) == 1:
+        panels["rds_lag"].note = "No replicas."
+    max_conn, source = live_max_connections, "live"
+    if not max_conn:
+        max_conn, source = primary.get("default_max_connections"), "class default"
+    # Thresholds from the primary's size (replicas are usually the same class and storage).
+    limits = [
+        ("rds_conns", max_conn, 0.9, f"90 % of max_connections {max_conn} ({source})"),
+        ("rds_storage", primary.get("allocated_bytes"), 0.1, "alarm < 10 % of allocated"),
+        ("rds_memory", primary.get("memory_bytes"), 0.25, f"alarm < 25 % of {primary.get('instance_class')}"),
+    ]
+    for key, total, share, label in limits:
+        if total:
+            panels[key].threshold, panels[key].threshold_label = total * share, label
+            panels[key].below = key != "rds_conns"
+    return section
+
+
+def _elasticache() -> Section:
+    section = Section("cache", "Cache (ElastiCache)")
+    if not settings.OPS_CACHE_CLUSTER:
+        section.unconfigured = "Set OPS_CACHE_CLUSTER to the CacheClusterId (e.g. signups-redis-001)."
+        return section
+    series = _series(
+        "cache", "AWS/ElastiCache", CACHE_SERIES, [("", "", {"CacheClusterId": settings.OPS_CACHE_CLUSTER})]
+    )
+    hits, misses = "{" + _key("cache", "CacheHits", "Sum") + "}", "{" + _key("cache", "CacheMisses", "Sum") + "}"
+    series["cache_hit_rate"] = [
+        Series("cache.hit_rate", "hits / lookups", expression=f"100 * {hits} / ({hits} + {misses})")
+    ]
+    section.panels = _panels("cache", series)
+    return section
+
+
+def _proxy() -> Section:
+    section = Section("proxy", "RDS Proxy")
+    if not settings.OPS_RDS_PROXY:
+        section.unconfigured = "Set OPS_RDS_PROXY to the proxy's name."
+        return section
+    section.panels = _panels(
+        "proxy", _series("proxy", "AWS/RDS", PROXY_SERIES, [("", "", {"ProxyName": settings.OPS_RDS_PROXY})])
+    )
+    return section
+
+
+def sections(instances: list[dict], live_max_connections: int | None = None) -> list[Section]:
+    """Return every section in page order, configured or saying how to configure it."""
+    return [_alb(), _ec2(), _rds(instances, live_max_connections), _elasticache(), _proxy()]
+
+
+def all_series(secs: list[Section]) -> list[Series]:
+    return [s for section in secs for panel in section.panels for s in panel.series]
+
+
+# --- fetching -----------------------------------------------------------------------------------------
+def config_key() -> str:
+    names = (
+        "AWS_REGION",
+        "OPS_ALB",
+        "OPS_TARGET_GROUP",
+        "OPS_ASG",
+        "OPS_EC2_INSTANCES",
+        "OPS_RDS_INSTANCES",
+        "OPS_CACHE_CLUSTER",
+        "OPS_RDS_PROXY",
+        "OPS_ALARM_PREFIX",
+        "OPS_PERCENTILES",
+    )
+    return hashlib.sha256(repr([getattr(settings, n) for n in names]).encode()).hexdigest()[:12]
+
+
+def listed_instances() -> list[dict]:
+    """Return OPS_RDS_INSTANCES as instances of unknown size (before or without DescribeDBInstances)."""
+    return [
+        {"id": i, "role": "replica" if n else "primary", "described": False}
+        for n, i in enumerate(settings.OPS_RDS_INSTANCES)
+    ]
+
+
+def rds_instances() -> tuple[list[dict], str]:
+    """Return the RDS instances (cached 15 min; a failure falls back to the listed ones) and any error."""
+    listed = settings.OPS_RDS_INSTANCES
+    if not listed:
+        return [], ""
+    key = f"ops:rds:v1:{config_key()}"
+    found = cache.get(key)
+    if found is None:
+        try:
+            found = {"instances": rds.describe_instances(listed), "error": ""}
+        except CloudWatchError as exc:  # e.g. the role lacks rds:DescribeDBInstances: chart what is listed
+            found = {"instances": listed_instances(), "error": f"DescribeDBInstances: {exc}"}
+        cache.set(key, found, RDS_CACHE_SECONDS if not found["error"] else cloudwatch.RETRY_AFTER_FAILURE * 10)
+    return found["instances"], found["error"]
+
+
+def _fetch(range_seconds: int) -> dict:
+    start, end, period = cloudwatch.window(range_seconds, cloudwatch._now())
+    instances, rds_error = rds_instances()
+    series = all_series(sections(instances))
+    data = cloudwatch.get_metric_data(series, start, end, period) if series else {}
+    alarms = cloudwatch.describe_alarms(settings.OPS_ALARM_PREFIX)
+    return {
+        "start": start,
+        "end": end,
+        "period": period,
+        "series": data,
+        "alarms": alarms,
+        "rds": instances,
+        "rds_error": rds_error,
+        "queries": len(series),
+    }
+
+
+def configured() -> bool:
+    """Whether any AWS resource is named; with none (local runs, tests) the page never calls AWS."""
+    return any(
+        getattr(settings, name)
+        for name in (
+            "OPS_ALB",
+            "OPS_ASG",
+            "OPS_EC2_INSTANCES",
+            "OPS_RDS_INSTANCES",
+            "OPS_CACHE_CLUSTER",
+            "OPS_RDS_PROXY",
+            "OPS_ALARM_PREFIX",
+        )
+    )
+
+
+def load(range_key: str) -> dict:
+    """Return the CloudWatch document for a range: from the shared cache, refreshed when due."""
+    if not configured():
+        return {"state": "unconfigured", "fetched_at": None, "stale_since": None, "error": "", "kind": "", "calls": {}}
+    seconds = RANGES[range_key]
+    key = f"ops:cw:v1:{range_key}:{config_key()}"
+    return cloudwatch.cached(key, lambda: _fetch(seconds), settings.OPS_CACHE_SECONDS)

@@ -1,0 +1,70 @@
+"""/ops/ in a real headless Chromium: an on-call engineer logs in and reads the page; others are refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.ops import EC2_INSTANCES, ops_env, seed
+from devenv.servers import AppServer
+from tests.conftest import OUTPUT
+from tests.ops.test_dashboard import PASSWORD, _user
+
+pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.browser]
+
+
+@pytest.fixture
+def ops_app(moto_server):
+    """The app under gunicorn with every AWS resource configured against moto, seeded with an hour of data."""
+    from tests.conftest import SERVICES
+
+    moto_server.reset()
+    seed(moto_server.url, minutes=60, step=2)
+    server = AppServer(env={**SERVICES.environ(), **ops_env(moto_server.url)})
+    server.start()
+    yield server
+    server.stop()
+
+
+def _log_in(page, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/admin/login/?next=/ops/%3Frange%3D1h")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_an_on_call_engineer_sees_alarms_live_panels_and_charts(browser, ops_app):
+    _user("night-owl")
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, java_script_enabled=False)
+    page = context.new_page()
+    _log_in(page, ops_app.url, "night-owl")
+    page.wait_for_url("**/ops/?range=1h")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("ALARM")
+    assert "signups-ec2-cpu-high" in page.locator(".firing").inner_text()
+    for card in ("#live-ready", "#live-db-default", "#live-db-replica1", "#live-redis", "#live-app"):
+        assert page.locator(card).is_visible()
+    assert page.locator("#live-ready").inner_text().count("up") >= 3
+    charts = page.locator("figure.panel svg.chart")
+    assert charts.count() >= 20
+    cpu = page.locator("#panel-ec2_cpu")
+    assert cpu.locator("path.line").count() == 2 and cpu.locator("line.threshold").count() == 1
+    assert (
+        "92 %" in cpu.locator(f'[data-series="ec2.CPUUtilization.Average.{EC2_INSTANCES[1]}"]').inner_text()
+    )  # the hot host, over 80 %
+    assert "over threshold" in cpu.inner_text()
+    assert page.evaluate("document.querySelector('meta[http-equiv=refresh]').content") == "60"
+    page.screenshot(path=OUTPUT / "ops-dashboard.png", full_page=True)
+    page.screenshot(path=OUTPUT / "ops-dashboard-first-screen.png")  # what one look at 3 a.m. shows
+    assert EC2_INSTANCES[1] in cpu.inner_text()
+    context.close()
+
+
+def test_a_non_staff_user_is_refused(browser, app_server):
+    _user("visitor", staff=False)
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    _log_in(page, app_server.url, "visitor")
+    assert "/admin/login/" in page.url  # the admin login refuses non-staff accounts
+    assert page.locator(".errornote").is_visible()
+    page.goto(f"{app_server.url}/ops/")
+    assert "/admin/login/" in page.url and page.locator("svg.chart").count() == 0
+    context.close()

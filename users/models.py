@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import logging
 
-from django.db import IntegrityError, models, router, transaction
+from django.conf import settings
+from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django_countries.fields import CountryField
@@ -10,6 +11,12 @@ from django_countries.fields import CountryField
 logger = logging.getLogger("users")
 
 EMAIL_UNIQUE_CONSTRAINT = "users_signup_email_ci_unique"
+# Everything the form collects about a person, in the order staff see and export it.
+COLLECTED_FIELDS = [
+    "full_name", "email", "phone", "country", "consent", "consent_at", "consent_version",
+    "created_at", "ip_address", "user_agent",
+]  # fmt: skip
+ERASED_EMAIL_DOMAIN = "invalid"  # RFC 2606: can never be delivered to anyone
 
 
 class SignupQuerySet(models.QuerySet):
@@ -23,6 +30,25 @@ class SignupQuerySet(models.QuerySet):
             if _is_email_conflict(exc):
                 return None
             raise
+
+    def estimated_count(self) -> int | None:
+        """Return PostgreSQL's estimate of the table's rows (the planner's statistics), or None if unknown.
+
+        The planner's own formula: rows per page from the last ANALYZE times the table's current size, so
+        rows inserted since then are roughly counted too. Reads a catalogue row, never the table.
+        """
+        connection = connections[self.db]
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT CASE WHEN reltuples < 0 OR relpages = 0 THEN NULL ELSE (reltuples / relpages"
+                " * (pg_relation_size(oid) / current_setting('block_size')::int))::bigint END"
+                " FROM pg_class WHERE oid = %s::regclass",
+                [self.model._meta.db_table],
+            )
+            row = cursor.fetchone()
+        return row[0] if row else None
 
 
 def _is_email_conflict(exc: IntegrityError) -> bool:
@@ -45,7 +71,7 @@ class Signup(models.Model):
     # When consent was given and which wording the person saw: needed to prove consent later.
     consent_at = models.DateTimeField(null=True, blank=True)
     consent_version = models.CharField(max_length=20, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)  # indexed with id, see Meta
     # The client as seen through the load balancer (X-Forwarded-For, TRUSTED_PROXY_COUNT hops).
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
@@ -55,7 +81,23 @@ class Signup(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(Lower("email"), name=EMAIL_UNIQUE_CONSTRAINT)]
-        indexes = [models.Index(fields=["country"]), models.Index(fields=["consent"])]
+        indexes = [
+            # Each list page is "newest first": every filter's index ends with (created_at, id), so a
+            # filtered page is read in order from the index and stops after 50 rows, with no sort.
+            models.Index(fields=["created_at", "id"], name="users_signup_created_idx"),
+            models.Index(fields=["country", "created_at", "id"], name="users_signup_country_idx"),
+            models.Index(fields=["consent", "created_at", "id"], name="users_signup_consent_idx"),
+            # The admin's search, UPPER(col::text) LIKE UPPER('%term%'), has pg_trgm GIN indexes on exactly
+            # that expression: created in migration 0002 with SQL, as they are PostgreSQL-only (local mode
+            # runs on SQLite) and declaring them here would need django.contrib.postgres installed.
+        ]
+        permissions = [
+            ("export_signup", "Can export signups (CSV of the list, one person's data as JSON)"),
+            ("erase_signup", "Can erase a person's signup (anonymise it)"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.full_name} <{self.email}>"
 
     def validate_constraints(self, exclude=None) -> None:
         """Leave email uniqueness to the unique index at INSERT time, never a "does it exist?" read.
@@ -65,5 +107,54 @@ class Signup(models.Model):
         """
         super().validate_constraints(exclude={*(exclude or ()), "email"})
 
+    @property
+    def is_erased(self) -> bool:
+        return self.email == erased_email(self.pk)
+
+
+def erased_email(pk: int) -> str:
+    """Return the placeholder address of an erased signup: unique per row, deliverable to nobody."""
+    return f"erased-{pk}@{ERASED_EMAIL_DOMAIN}"
+
+
+class SignupExport(models.Model):
+    """One export of collected data by a staff member: who, when, which rows, how many."""
+
+    CSV = "csv"
+    PERSON = "person"
+    KINDS = [(CSV, "CSV of the list"), (PERSON, "one person (JSON)")]
+
+    kind = models.CharField(max_length=10, choices=KINDS)
+    # SET_NULL keeps the record when a staff account is deleted; username still says who it was.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    row_count = models.PositiveBigIntegerField(default=0)
+    # The list's search and filters as in its URL ({"country": "GB", "q": "smith"}); {"id": n} for one person.
+    filters = models.JSONField(default=dict, blank=True)
+    # False while streaming, and for good when the client went away: row_count is then what was sent.
+    complete = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = "export"
+
     def __str__(self) -> str:
-        return f"{self.full_name} <{self.email}>"
+        return f"{self.get_kind_display()} by {self.username} at {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class Erasure(models.Model):
+    """Proof that a person's signup was anonymised, by whom and when. Holds no personal data."""
+
+    # Not a foreign key: the proof must outlive the row if the row is ever deleted.
+    signup_id = models.PositiveBigIntegerField(db_index=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    username = models.CharField(max_length=150)
+    erased_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-erased_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"signup {self.signup_id} erased by {self.username} at {self.erased_at:%Y-%m-%d %H:%M}"

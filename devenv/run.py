@@ -114,8 +114,8 @@ def main() -> int:
         env |= {"HOST": "127.0.0.1", "PORT": port}
         admin = env.get("ADMIN_URL", "admin/").strip("/")
         base = f"http://127.0.0.1:{port}"
-        _say(f"serving on {base}/  signup: {base}/signup/  admin: {base}/{admin}/  health: {base}/health  "
-             f"ready: {base}/ready   (Ctrl-C stops everything)")  # fmt: skip
+        _say(f"serving on {base}/  signup: {base}/signup/  admin: {base}/{admin}/  ops: {base}/ops/  "
+             f"health: {base}/health  ready: {base}/ready   (Ctrl-C stops everything)")  # fmt: skip
         gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"],
                                     cwd=BASE_DIR, env=env)  # fmt: skip
         return gunicorn.wait()

@@ -2,6 +2,7 @@
 # make test  - set up and run the whole test suite against real PostgreSQL + replica, Redis, moto, Chromium
 # make bench - benchmarks (bench/), figures as ratios measured side by side
 # make lint  - ruff format --check and ruff check
+# make infra-check - terraform fmt/validate and checkov on infra/terraform (see infra/infra.mk)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -17,7 +18,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 run: $(STAMP)
 	$(PY) -m devenv.run
 
-test: $(STAMP)
+# infra-tools: checkov (own venv) for tests/infra, which fail rather than skip without it under CI
+test: $(STAMP) infra-tools
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -32,4 +34,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .local staticfiles db.sqlite3 .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .local staticfiles db.sqlite3 .pytest_cache
+
+# Last, so that a plain `make` keeps this file's first target as its default.
+include infra/infra.mk

@@ -1,0 +1,167 @@
+# The only entry point. HTTPS terminates here; HTTP answers with a redirect. The target group's health
+# checks are sent by the ALB straight to each task's port 8000, so the redirect never applies to them.
+resource "aws_lb" "main" {
+  #checkov:skip=CKV2_AWS_76:Log4j is covered by KnownBadInputs; the check also wants AnonymousIpList, which would block VPN users from signing up
+  name                       = "${local.name}-alb"
+  load_balancer_type         = "application"
+  internal                   = false
+  subnets                    = aws_subnet.public[*].id
+  security_groups            = [aws_security_group.alb.id]
+  drop_invalid_header_fields = true
+  enable_deletion_protection = var.deletion_protection
+  idle_timeout               = 60
+
+  access_logs {
+    bucket  = aws_s3_bucket.logs.id
+    prefix  = "alb"
+    enabled = true
+  }
+
+  depends_on = [aws_s3_bucket_policy.logs]
+}
+
+resource "aws_lb_target_group" "app" {
+  #checkov:skip=CKV_AWS_378:TLS ends at the ALB; the hop to the task stays inside the VPC, on the app SG
+  name        = "${local.name}-app"
+  port        = 8000
+  protocol    = "HTTP"
+  target_type = "ip" # Fargate tasks (awsvpc)
+  vpc_id      = aws_vpc.main.id
+
+  # gunicorn's graceful_timeout is 25 s: give in-flight requests that long plus a margin before the
+  # target is dropped, so a deploy or scale-in never cuts a request off.
+  deregistration_delay = 30
+
+  # /ready answers 200 only while the task can reach the primary database (503 otherwise), /health
+  # only says the process is alive (the container health check in ecs.tf uses it).
+  #   interval 10 s, timeout 5 s: /ready runs one "SELECT 1" with a 3 s connect timeout, so 5 s
+  #     fails a hung database quickly without flagging a slow-but-working one.
+  #   unhealthy_threshold 3: a task leaves rotation after 30 s of failures, long enough to ride out
+  #     one RDS connection blip or a Multi-AZ failover (typically 60-120 s fails the task anyway).
+  #   healthy_threshold 2: a new task takes traffic 20 s after it first answers.
+  # If every task fails at once (the primary is down) the ALB fails open and keeps routing to all of
+  # them, and the app serves its "database unavailable" page rather than the ALB's bare 503.
+  health_check {
+    enabled             = true
+    path                = "/ready"
+    port                = "traffic-port"
+    protocol            = "HTTP"
+    matcher             = "200"
+    interval            = 10
+    timeout             = 5
+    healthy_threshold   = 2
+    unhealthy_threshold = 3
+  }
+
+  tags = { Name = "${local.name}-app" }
+}
+
+resource "aws_lb_listener" "https" {
+  load_balancer_arn = aws_lb.main.arn
+  port              = 443
+  protocol          = "HTTPS"
+  ssl_policy        = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+  certificate_arn   = var.certificate_arn
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.app.arn
+  }
+}
+
+resource "aws_lb_listener" "http" {
+  load_balancer_arn = aws_lb.main.arn
+  port              = 80
+  protocol          = "HTTP"
+
+  default_action {
+    type = "redirect"
+    redirect {
+      protocol    = "HTTPS"
+      port        = "443"
+      status_code = "HTTP_301"
+    }
+  }
+}
+
+# --- WAF -----------------------------------------------------------------------------------------
+resource "aws_wafv2_web_acl" "main" {
+  count       = var.enable_waf ? 1 : 0
+  name        = "${local.name}-alb"
+  description = "AWS managed common and known-bad-inputs (incl. Log4j) rules"
+  scope       = "REGIONAL"
+
+  default_action {
+    allow {}
+  }
+
+  rule {
+    name     = "common"
+    priority = 1
+    override_action {
+      none {}
+    }
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesCommonRuleSet"
+        # Sign-up and admin forms post bodies larger than 8 KB is rare but legitimate; count, don't block.
+        rule_action_override {
+          name = "SizeRestrictions_BODY"
+          action_to_use {
+            count {}
+          }
+        }
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name}-common"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  rule {
+    name     = "known-bad-inputs"
+    priority = 2
+    override_action {
+      none {}
+    }
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name}-known-bad-inputs"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = "${local.name}-alb"
+    sampled_requests_enabled   = true
+  }
+}
+
+resource "aws_wafv2_web_acl_association" "alb" {
+  count        = var.enable_waf ? 1 : 0
+  resource_arn = aws_lb.main.arn
+  web_acl_arn  = aws_wafv2_web_acl.main[0].arn
+}
+
+resource "aws_cloudwatch_log_group" "waf" {
+  count             = var.enable_waf ? 1 : 0
+  name              = "aws-waf-logs-${local.name}" # WAF requires this prefix
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.main.arn
+}
+
+resource "aws_wafv2_web_acl_logging_configuration" "main" {
+  count                   = var.enable_waf ? 1 : 0
+  resource_arn            = aws_wafv2_web_acl.main[0].arn
+  log_destination_configs = [aws_cloudwatch_log_group.waf[0].arn]
+}

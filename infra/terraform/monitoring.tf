@@ -1,0 +1,92 @@
+# Alarms notify one encrypted SNS topic; the dashboard shows the metrics of the app's ops page.
+resource "aws_sns_topic" "alarms" {
+  name              = "${local.name}-alarms"
+  kms_master_key_id = aws_kms_key.main.arn
+}
+
+resource "aws_sns_topic_policy" "alarms" {
+  arn    = aws_sns_topic.alarms.arn
+  policy = data.aws_iam_policy_document.alarms_topic.json
+}
+
+data "aws_iam_policy_document" "alarms_topic" {
+  statement {
+    sid       = "CloudWatchAlarmsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alarms.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  count     = var.alarm_email == null ? 0 : 1
+  topic_arn = aws_sns_topic.alarms.arn
+  protocol  = "email"
+  endpoint  = var.alarm_email
+}
+
+locals {
+  alb_dims = { LoadBalancer = aws_lb.main.arn_suffix }
+  tg_dims  = { LoadBalancer = aws_lb.main.arn_suffix, TargetGroup = aws_lb_target_group.app.arn_suffix }
+  ecs_dims = { ClusterName = aws_ecs_cluster.main.name, ServiceName = aws_ecs_service.app.name }
+  db_ids   = concat([aws_db_instance.primary.identifier], aws_db_instance.replica[*].identifier)
+  gib      = 1024 * 1024 * 1024
+
+  # AWS's recommended alarms (docs: "Best practice alarm recommendations"), thresholds for this size.
+  # Each: namespace, metric, stat, comparison, threshold, periods of 60 s evaluated / breaching.
+  alarm_list = concat(
+    [
+      { key = "alb-5xx", ns = "AWS/ApplicationELB", metric = "HTTPCode_ELB_5XX_Count", stat = "Sum", op = "GreaterThanThreshold", threshold = 10, eval = 5, breach = 3, dims = local.alb_dims, missing = "notBreaching", what = "ALB itself answered 5XX (no healthy target, timeouts)" },
+      { key = "target-5xx", ns = "AWS/ApplicationELB", metric = "HTTPCode_Target_5XX_Count", stat = "Sum", op = "GreaterThanThreshold", threshold = 10, eval = 5, breach = 3, dims = local.tg_dims, missing = "notBreaching", what = "the app answered 5XX" },
+      { key = "target-response-time", ns = "AWS/ApplicationELB", metric = "TargetResponseTime", stat = "p99", op = "GreaterThanThreshold", threshold = 2, eval = 5, breach = 3, dims = local.tg_dims, missing = "notBreaching", what = "p99 response time above 2 s" },
+      { key = "unhealthy-hosts", ns = "AWS/ApplicationELB", metric = "UnHealthyHostCount", stat = "Maximum", op = "GreaterThanThreshold", threshold = 0, eval = 3, breach = 3, dims = local.tg_dims, missing = "notBreaching", what = "a task fails /ready" },
+      { key = "healthy-hosts", ns = "AWS/ApplicationELB", metric = "HealthyHostCount", stat = "Minimum", op = "LessThanThreshold", threshold = 1, eval = 2, breach = 2, dims = local.tg_dims, missing = "breaching", what = "no task passes /ready" },
+      { key = "ecs-cpu", ns = "AWS/ECS", metric = "CPUUtilization", stat = "Average", op = "GreaterThanThreshold", threshold = 85, eval = 5, breach = 5, dims = local.ecs_dims, missing = "notBreaching", what = "service CPU high although auto scaling targets ${var.scale_cpu_target}%" },
+      { key = "ecs-memory", ns = "AWS/ECS", metric = "MemoryUtilization", stat = "Average", op = "GreaterThanThreshold", threshold = 85, eval = 5, breach = 5, dims = local.ecs_dims, missing = "notBreaching", what = "service memory high" },
+    ],
+    flatten([for id in local.db_ids : [
+      { key = "${id}-cpu", ns = "AWS/RDS", metric = "CPUUtilization", stat = "Average", op = "GreaterThanThreshold", threshold = 80, eval = 5, breach = 5, dims = { DBInstanceIdentifier = id }, missing = "notBreaching", what = "${id} CPU above 80%" },
+      { key = "${id}-connections", ns = "AWS/RDS", metric = "DatabaseConnections", stat = "Maximum", op = "GreaterThanThreshold", threshold = var.db_max_connections_alarm, eval = 5, breach = 5, dims = { DBInstanceIdentifier = id }, missing = "notBreaching", what = "${id} close to max_connections" },
+      { key = "${id}-free-storage", ns = "AWS/RDS", metric = "FreeStorageSpace", stat = "Minimum", op = "LessThanThreshold", threshold = floor(var.db_allocated_storage * local.gib / 10), eval = 5, breach = 5, dims = { DBInstanceIdentifier = id }, missing = "notBreaching", what = "${id} below 10% free storage" },
+      { key = "${id}-freeable-memory", ns = "AWS/RDS", metric = "FreeableMemory", stat = "Minimum", op = "LessThanThreshold", threshold = 256 * 1024 * 1024, eval = 5, breach = 5, dims = { DBInstanceIdentifier = id }, missing = "notBreaching", what = "${id} below 256 MiB freeable memory" },
+      { key = "${id}-read-latency", ns = "AWS/RDS", metric = "ReadLatency", stat = "Average", op = "GreaterThanThreshold", threshold = 0.02, eval = 10, breach = 10, dims = { DBInstanceIdentifier = id }, missing = "notBreaching", what = "${id} disk reads above 20 ms" },
+      { key = "${id}-write-latency", ns = "AWS/RDS", metric = "WriteLatency", stat = "Average", op = "GreaterThanThreshold", threshold = 0.02, eval = 10, breach = 10, dims = { DBInstanceIdentifier = id }, missing = "notBreaching", what = "${id} disk writes above 20 ms" },
+    ]]),
+    [for id in aws_db_instance.replica[*].identifier :
+      { key = "${id}-replica-lag", ns = "AWS/RDS", metric = "ReplicaLag", stat = "Maximum", op = "GreaterThanThreshold", threshold = max(30, var.replica_max_lag * 3), eval = 5, breach = 5, dims = { DBInstanceIdentifier = id }, missing = "notBreaching", what = "${id} lags; the app already reads from the primary past ${var.replica_max_lag} s" }
+    ],
+    flatten([for id in local.cache_member_ids : [
+      { key = "${id}-engine-cpu", ns = "AWS/ElastiCache", metric = "EngineCPUUtilization", stat = "Average", op = "GreaterThanThreshold", threshold = 90, eval = 5, breach = 5, dims = { CacheClusterId = id }, missing = "notBreaching", what = "${id} Redis engine CPU above 90%" },
+      { key = "${id}-memory", ns = "AWS/ElastiCache", metric = "DatabaseMemoryUsagePercentage", stat = "Average", op = "GreaterThanThreshold", threshold = 80, eval = 5, breach = 5, dims = { CacheClusterId = id }, missing = "notBreaching", what = "${id} Redis memory above 80%" },
+    ]]),
+  )
+}
+
+resource "aws_cloudwatch_metric_alarm" "main" {
+  # Keys come from variables and names only, so the set is known at plan time.
+  for_each = { for a in local.alarm_list : a.key => a }
+
+  alarm_name          = "${local.name}-${each.key}"
+  alarm_description   = each.value.what
+  namespace           = each.value.ns
+  metric_name         = each.value.metric
+  statistic           = contains(["Sum", "Average", "Minimum", "Maximum", "SampleCount"], each.value.stat) ? each.value.stat : null
+  extended_statistic  = contains(["Sum", "Average", "Minimum", "Maximum", "SampleCount"], each.value.stat) ? null : each.value.stat
+  comparison_operator = each.value.op
+  threshold           = each.value.threshold
+  period              = 60
+  evaluation_periods  = each.value.eval
+  datapoints_to_alarm = each.value.breach
+  dimensions          = each.value.dims
+  treat_missing_data  = each.value.missing
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}

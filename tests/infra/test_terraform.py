@@ -1,0 +1,380 @@
+"""infra/terraform: formatted, valid and checkov-clean offline; planned, applied and destroyed against moto.
+
+Terraform always runs on a temporary copy with its own TF_DATA_DIR and state, so nothing is written
+into the source tree. The AWS provider comes from a local filesystem mirror (no registry access).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TF_DIR = ROOT / "infra" / "terraform"
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+PLUGIN_DIRS = ("/opt/tf-plugins", "/usr/local/share/tf-plugins", "/usr/share/tf-plugins", "~/.terraform.d/plugins")
+# A region no other test uses, so the stack never shows up in the ops tests' moto data.
+REGION = "ca-central-1"
+
+# Every variable the app reads that Terraform must provide (plain environment or ECS secret).
+APP_ENVIRONMENT = {
+    "DATABASE_URL",
+    "DATABASE_REPLICA_URLS",
+    "DATABASE_SECRET_ARN",
+    "DATABASE_SSLMODE",
+    "DATABASE_SSLROOTCERT",
+    "ALLOWED_HOSTS",
+    "ADMIN_URL",
+    "TRUSTED_PROXY_COUNT",
+    "AWS_REGION",
+    "AWS_STORAGE_BUCKET_NAME",
+    "OPS_ALB",
+    "OPS_TARGET_GROUP",
+    "OPS_ASG",
+    "OPS_EC2_INSTANCES",
+    "OPS_RDS_INSTANCES",
+    "OPS_CACHE_CLUSTER",
+    "OPS_RDS_PROXY",
+    "OPS_ALARM_PREFIX",
+    "REPLICA_MAX_LAG",
+}
+APP_SECRETS = {"SECRET_KEY", "REDIS_URL"}
+
+# Every security-group rule of the stack: (group, direction, port, peer). Nothing else may exist.
+EXPECTED_RULES = {
+    ("alb", "ingress", 443, "0.0.0.0/0"),
+    ("alb", "ingress", 80, "0.0.0.0/0"),
+    ("alb", "egress", 8000, "sg:app"),
+    ("app", "ingress", 8000, "sg:alb"),
+    ("app", "egress", 5432, "sg:db"),
+    ("app", "egress", 5432, "sg:proxy"),
+    ("app", "egress", 6379, "sg:redis"),
+    ("app", "egress", 443, "0.0.0.0/0"),
+    ("db", "ingress", 5432, "sg:app"),
+    ("db", "ingress", 5432, "sg:proxy"),
+    ("proxy", "ingress", 5432, "sg:app"),
+    ("proxy", "egress", 5432, "sg:db"),
+    ("redis", "ingress", 6379, "sg:app"),
+}
+
+# What moto cannot do, and how the moto run works around it (the same list is in infra/README.md):
+MOTO_VARS = {
+    "replica_count": 0,  # every instance gets the same DbiResourceId, so a replica's apply fails
+    "enable_elasticache": False,  # no member clusters to read back, DeleteCacheSubnetGroup missing
+    "enable_autoscaling": False,  # Application Auto Scaling has no ListTagsForResource
+    "deletion_protection": False,  # so that destroy can run
+}
+# Attributes moto accepts but never returns: without these every plan would set them again. A pending
+# change on the primary would also defer the IAM policy documents that read its master_user_secret, so
+# the task and proxy role policies would show as changing too.
+MOTO_OVERRIDE = """
+resource "aws_db_parameter_group" "main" {
+  lifecycle { ignore_changes = [parameter] } # DescribeDBParameters omits Source
+}
+resource "aws_db_instance" "primary" {
+  # DescribeDBInstances returns none of the PerformanceInsights* fields
+  lifecycle {
+    ignore_changes = [
+      performance_insights_enabled, performance_insights_kms_key_id, performance_insights_retention_period,
+    ]
+  }
+}
+resource "aws_ecs_service" "app" {
+  # DescribeServices returns neither healthCheckGracePeriodSeconds nor availabilityZoneRebalancing
+  lifecycle { ignore_changes = [desired_count, health_check_grace_period_seconds, availability_zone_rebalancing] }
+}
+""" + "".join(
+    # moto keeps a rule's description only for CIDR peers, not for security-group peers
+    f'resource "aws_vpc_security_group_{kind}_rule" "{name}" {{\n  lifecycle {{ ignore_changes = [description] }}\n}}\n'
+    for kind, name in [
+        ("egress", "alb_to_app"),
+        ("ingress", "app_from_alb"),
+        ("egress", "app_to_db"),
+        ("egress", "app_to_proxy"),
+        ("egress", "app_to_redis"),
+        ("ingress", "db_from_app"),
+        ("ingress", "db_from_proxy"),
+        ("ingress", "proxy_from_app"),
+        ("egress", "proxy_to_db"),
+        ("ingress", "redis_from_app"),
+    ]
+)
+
+
+# --- helpers --------------------------------------------------------------------------------------
+def _unavailable(reason: str) -> None:
+    """Fail under CI (the toolchain is part of the contract there), skip elsewhere."""
+    if CI:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _plugin_dir() -> Path | None:
+    candidates = [os.environ.get("TF_PLUGIN_DIR", ""), *PLUGIN_DIRS]
+    for candidate in filter(None, candidates):
+        path = Path(candidate).expanduser()
+        if (path / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
+            return path
+    return None
+
+
+class Terraform:
+    """terraform in a throwaway copy of infra/terraform, with fake credentials and no network."""
+
+    def __init__(self, workdir: Path, plugin_dir: Path) -> None:
+        self.dir = workdir / "tf"
+        shutil.copytree(TF_DIR, self.dir, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "moto"))
+        self.env = {
+            **os.environ,
+            "TF_DATA_DIR": str(workdir / "tf-data"),
+            "TF_IN_AUTOMATION": "1",
+            "TF_INPUT": "0",
+            "CHECKPOINT_DISABLE": "1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+        }
+        for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE"):
+            self.env.pop(var, None)
+        self.plugin_dir = plugin_dir
+
+    def run(self, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["terraform", f"-chdir={self.dir}", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(f"terraform {args[0]} exited {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        return proc
+
+    def init(self) -> None:
+        self.run("init", "-backend=false", "-input=false", "-no-color", f"-plugin-dir={self.plugin_dir}")
+
+    def write_vars(self, values: dict) -> str:
+        path = self.dir / "test.auto.tfvars.json"
+        path.write_text(json.dumps(values))
+        return str(path)
+
+    def output(self) -> dict:
+        return {k: v["value"] for k, v in json.loads(self.run("output", "-json").stdout).items()}
+
+
+def _moto_certificate(moto_url: str) -> str:
+    """An ACM certificate in moto for the HTTPS listener (moto's ELBv2 checks that it exists)."""
+    import boto3
+
+    acm = boto3.client(
+        "acm",
+        region_name=REGION,
+        endpoint_url=moto_url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return acm.request_certificate(DomainName="signup.example.test")["CertificateArn"]
+
+
+def _base_vars(moto_url: str) -> dict:
+    return {
+        "aws_endpoint": moto_url,
+        "region": REGION,
+        "certificate_arn": _moto_certificate(moto_url),
+        "domain_name": "signup.example.test",
+        "image_tag": "test",
+        "name": "tftest",
+    }
+
+
+def _resources(plan: dict) -> dict[str, dict]:
+    """address -> planned values, over the root module."""
+    # Terraform leaves "values" out when every value is still unknown (a policy whose ARN is not yet known).
+    return {r["address"]: r.get("values", {}) for r in plan["planned_values"]["root_module"].get("resources", [])}
+
+
+def _resource_ref(expression: dict) -> str:
+    """The resource ("type.name") an expression refers to, whatever index or count.index it adds."""
+    return next(ref for ref in expression["references"] if re.fullmatch(r"aws_\w+\.\w+", ref))
+
+
+def _output(plan: dict, name: str) -> dict:
+    """A map output as planned; keys whose value is only known after apply map to None."""
+    change = plan["output_changes"][name]
+    unknown = change.get("after_unknown")
+    return {**dict.fromkeys(unknown if isinstance(unknown, dict) else {}), **(change.get("after") or {})}
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def toolchain() -> Path:
+    if shutil.which("terraform") is None:
+        _unavailable("terraform is not on PATH")
+    plugin_dir = _plugin_dir()
+    if plugin_dir is None:
+        _unavailable(f"no AWS provider mirror (set TF_PLUGIN_DIR or install one under {', '.join(PLUGIN_DIRS)})")
+    return plugin_dir
+
+
+@pytest.fixture
+def terraform(toolchain: Path, tmp_path: Path) -> Terraform:
+    tf = Terraform(tmp_path, toolchain)
+    tf.init()
+    return tf
+
+
+# --- offline --------------------------------------------------------------------------------------
+def test_terraform_is_formatted(toolchain):
+    proc = subprocess.run(
+        ["terraform", "fmt", "-check", "-recursive", "-diff", str(TF_DIR)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, f"terraform fmt would change:\n{proc.stdout}{proc.stderr}"
+
+
+def test_terraform_validates_offline(terraform):
+    result = json.loads(terraform.run("validate", "-json", check=False).stdout)
+    errors = [d["summary"] for d in result["diagnostics"] if d["severity"] == "error"]
+    assert result["valid"] and not errors, errors
+
+
+def test_checkov_passes_with_every_skip_justified():
+    if not CHECKOV.exists():
+        _unavailable("checkov is not installed: run `make infra-tools`")
+    proc = subprocess.run(
+        [str(CHECKOV), "-d", str(TF_DIR), "--framework", "terraform", "--skip-download", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
+    )
+    report = json.loads(proc.stdout)
+    report = report[0] if isinstance(report, list) else report
+    summary, results = report["summary"], report["results"]
+    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']})" for c in results["failed_checks"]]
+    assert summary["failed"] == 0, "checkov failed:\n" + "\n".join(failed)
+    assert summary["passed"] > 300  # the scan really covered the stack
+    unexplained = [c["check_id"] for c in results["skipped_checks"] if not c["check_result"].get("suppress_comment")]
+    assert not unexplained, f"skips without a reason: {unexplained}"
+
+
+# --- against moto ---------------------------------------------------------------------------------
+def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
+    """Plan the production shape (replicas, proxy, Redis, auto scaling) and check how it is wired."""
+    terraform.write_vars({**_base_vars(moto_server.url), "replica_count": 2, "enable_rds_proxy": True})
+    terraform.run("plan", "-input=false", "-no-color", "-out=tfplan")
+    plan = json.loads(terraform.run("show", "-json", "tfplan").stdout)
+    res = _resources(plan)
+
+    for address in (
+        "aws_db_instance.replica[1]",
+        "aws_db_proxy.main[0]",
+        "aws_elasticache_replication_group.redis[0]",
+        "aws_appautoscaling_policy.cpu[0]",
+        "aws_appautoscaling_policy.requests[0]",
+        "aws_wafv2_web_acl_association.alb[0]",
+        "aws_flow_log.vpc",
+    ):
+        assert address in res, f"{address} missing from the plan"
+
+    env = _output(plan, "app_environment")
+    assert env.keys() >= APP_ENVIRONMENT, APP_ENVIRONMENT - env.keys()
+    assert set(_output(plan, "app_secrets")) == APP_SECRETS
+    assert env["DATABASE_SSLMODE"] == "verify-full"
+    assert env["TRUSTED_PROXY_COUNT"] == "1"
+    assert env["OPS_RDS_INSTANCES"] == "tftest-prod-db,tftest-prod-db-replica-1,tftest-prod-db-replica-2"
+
+    db = res["aws_db_instance.primary"]
+    assert db["multi_az"] and db["storage_encrypted"] and db["deletion_protection"]
+    assert db["manage_master_user_password"] and db["performance_insights_enabled"]
+    assert db["backup_retention_period"] == 7 and db["monitoring_interval"] == 60
+    params = {p["name"]: p["value"] for p in res["aws_db_parameter_group.main"]["parameter"]}
+    assert params["rds.force_ssl"] == "1"
+
+    redis = res["aws_elasticache_replication_group.redis[0]"]
+    assert redis["multi_az_enabled"] and redis["automatic_failover_enabled"]
+    assert redis["transit_encryption_enabled"] and redis["at_rest_encryption_enabled"]
+
+    tg = res["aws_lb_target_group.app"]
+    assert tg["health_check"][0]["path"] == "/ready" and tg["deregistration_delay"] == "30"
+    redirect = res["aws_lb_listener.http"]["default_action"][0]["redirect"][0]
+    assert (redirect["protocol"], redirect["status_code"]) == ("HTTPS", "HTTP_301")
+
+    # Internet routes: public -> internet gateway, app -> NAT. The data tier's table gets none at all.
+    config = plan["configuration"]["root_module"]["resources"]
+    routes = {r["name"]: _resource_ref(r["expressions"]["route_table_id"]) for r in config if r["type"] == "aws_route"}
+    assert routes == {"public_internet": "aws_route_table.public", "app_nat": "aws_route_table.app"}
+    data_table = next(r for r in config if r["address"] == "aws_route_table.data")
+    assert "route" not in data_table["expressions"]
+
+    groups = {a.split(".")[1].split("[")[0]: a for a in res if a.startswith("aws_security_group.")}
+    assert set(groups) == {"alb", "app", "db", "redis", "proxy"}
+    rules = set()
+    for rule in config:
+        if not rule["type"].startswith("aws_vpc_security_group_"):
+            continue
+        expr = rule["expressions"]
+        group = _resource_ref(expr["security_group_id"]).split(".")[1]
+        peer = (
+            "sg:" + _resource_ref(expr["referenced_security_group_id"]).split(".")[1]
+            if "referenced_security_group_id" in expr
+            else expr["cidr_ipv4"]["constant_value"]
+        )
+        direction = "ingress" if "ingress" in rule["type"] else "egress"
+        rules.add((group.split("[")[0], direction, expr["from_port"]["constant_value"], peer.split("[")[0]))
+    assert rules == EXPECTED_RULES
+    inline = [r["address"] for r in config if r["type"] in {"aws_security_group", "aws_default_security_group"}]
+    assert not [
+        a for a in inline if {"ingress", "egress"} & next(r for r in config if r["address"] == a)["expressions"].keys()
+    ]
+    assert not [a for a in res if a.startswith("aws_security_group_rule.")]
+
+
+@pytest.mark.slow
+def test_apply_then_replan_shows_no_changes_then_destroy(terraform, moto_server):
+    """Create everything moto can, prove a second plan is empty, then tear it all down."""
+    import boto3
+
+    terraform.write_vars({**_base_vars(moto_server.url), **MOTO_VARS, "enable_rds_proxy": True})
+    (terraform.dir / "moto_override.tf").write_text(MOTO_OVERRIDE)
+    timings = {}
+    try:
+        start = time.monotonic()
+        terraform.run("apply", "-input=false", "-no-color", "-auto-approve", "-parallelism=20", timeout=900)
+        timings["apply"] = time.monotonic() - start
+
+        out = terraform.output()
+        assert out["OPS_ALB"].startswith("app/tftest-prod-alb/")
+        assert out["OPS_TARGET_GROUP"].startswith("targetgroup/tftest-prod-app/")
+        assert out["DATABASE_URL"].startswith("postgres://signup@tftest-prod-db.")
+        assert out["OPS_RDS_PROXY"] == "tftest-prod-db"
+        assert out["AWS_STORAGE_BUCKET_NAME"] == "tftest-prod-assets-123456789012"
+
+        # What the provider reads back through the override above is checked here, in moto itself.
+        kw = {"region_name": REGION, "endpoint_url": moto_server.url}
+        kw |= {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        rds = boto3.client("rds", **kw)
+        params = rds.describe_db_parameters(DBParameterGroupName="tftest-prod-postgres16")["Parameters"]
+        assert {p["ParameterName"]: p["ParameterValue"] for p in params}["rds.force_ssl"] == "1"
+        elb = boto3.client("elbv2", **kw)
+        tg = elb.describe_target_groups(Names=["tftest-prod-app"])["TargetGroups"][0]
+        assert (tg["HealthCheckPath"], tg["HealthyThresholdCount"], tg["UnhealthyThresholdCount"]) == ("/ready", 2, 3)
+
+        start = time.monotonic()
+        replan = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", check=False)
+        timings["plan"] = time.monotonic() - start
+        assert replan.returncode == 0, f"second plan is not empty:\n{replan.stdout[-6000:]}{replan.stderr[-2000:]}"
+    finally:
+        start = time.monotonic()
+        destroy = terraform.run("destroy", "-input=false", "-no-color", "-auto-approve", "-parallelism=20", check=False)
+        timings["destroy"] = time.monotonic() - start
+        print("terraform against moto:", {k: f"{v:.0f}s" for k, v in timings.items()})
+    assert destroy.returncode == 0, destroy.stdout[-4000:] + destroy.stderr[-4000:]
+    assert terraform.run("state", "list").stdout.strip() == ""

@@ -178,19 +178,30 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = LOCAL_MODE or DEBUG  # serve straight from the source folders without collectstatic
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
-AWS_S3_CUSTOM_DOMAIN = env_str("AWS_S3_CUSTOM_DOMAIN")  # e.g. the CloudFront distribution in front of the bucket
+# The CDN (CloudFront with origin access control) in front of the bucket. The bucket itself is private, so
+# static files move to S3 only behind one; without it whitenoise keeps serving them from the image.
+AWS_S3_CUSTOM_DOMAIN = env_str("AWS_S3_CUSTOM_DOMAIN")
+STATIC_ON_S3 = bool(AWS_STORAGE_BUCKET_NAME and AWS_S3_CUSTOM_DOMAIN)
 if AWS_STORAGE_BUCKET_NAME:
-    _s3 = {"bucket_name": AWS_STORAGE_BUCKET_NAME, "default_acl": None}  # private bucket: never public ACLs
-    STORAGES = {
-        # Media: private objects, handed out as short-lived signed URLs.
-        "default": {"BACKEND": "storages.backends.s3.S3Storage",
-                    "OPTIONS": {**_s3, "location": "media", "file_overwrite": False, "querystring_expire": 300}},
-        # Static: hashed names, so they can be cached for a year; served through AWS_S3_CUSTOM_DOMAIN.
-        "staticfiles": {"BACKEND": "storages.backends.s3.S3ManifestStaticStorage",
-                        "OPTIONS": {**_s3, "location": "static", "querystring_auth": False,
-                                    "custom_domain": AWS_S3_CUSTOM_DOMAIN or None,
-                                    "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"}}},
-    }  # fmt: skip
+    # A private bucket: never public ACLs; SigV4 for signed URLs (SigV2 is deprecated and refused in newer regions).
+    _s3 = {"bucket_name": AWS_STORAGE_BUCKET_NAME, "default_acl": None, "signature_version": "s3v4"}
+    # Media: private objects, handed out as short-lived signed URLs.
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {**_s3, "location": "media", "file_overwrite": False, "querystring_expire": 300},
+    }
+if STATIC_ON_S3:
+    # Static: hashed names, so they can be cached for a year; unsigned URLs through the CDN.
+    STORAGES["staticfiles"] = {
+        "BACKEND": "storages.backends.s3.S3ManifestStaticStorage",
+        "OPTIONS": {
+            **_s3,
+            "location": "static",
+            "querystring_auth": False,
+            "custom_domain": AWS_S3_CUSTOM_DOMAIN,
+            "object_parameters": {"CacheControl": "public, max-age=31536000, immutable"},
+        },
+    }
 
 # --- Auth, i18n -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -230,10 +241,7 @@ if not LOCAL_MODE and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 10 or SECR
     raise ImproperlyConfigured("SECRET_KEY is too weak: use at least 50 random characters")
 
 # Content-Security-Policy (django-csp): only our own origin (and the static files' origin when on S3).
-_static_origin = []
-if AWS_STORAGE_BUCKET_NAME:  # pages load CSS/JS/images from the bucket's (or its CDN's) origin
-    _static_origin = [f"https://{AWS_S3_CUSTOM_DOMAIN}" if AWS_S3_CUSTOM_DOMAIN else
-                      env_str("AWS_ENDPOINT_URL") or f"https://{AWS_STORAGE_BUCKET_NAME}.s3.amazonaws.com"]  # fmt: skip
+_static_origin = [f"https://{AWS_S3_CUSTOM_DOMAIN}"] if STATIC_ON_S3 else []  # pages load CSS/images from it
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [NONE],

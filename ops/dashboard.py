@@ -36,6 +36,8 @@ PANELS = {
     "ec2_net": ("Network in / out", "bytes/s", "/s"),
     "ec2_status": ("Status check failed", "count", ""),
     "ec2_credits": ("CPU credit balance", "count", ""),
+    "ecs_cpu": ("CPU", "percent", ""),
+    "ecs_memory": ("Memory", "percent", ""),
     "rds_cpu": ("CPU", "percent", ""),
     "rds_conns": ("Connections", "count", ""),
     "rds_storage": ("Free storage", "bytes", ""),
@@ -55,7 +57,8 @@ PANELS = {
 }
 # Static thresholds from AWS's recommended alarms; RDS connections, storage and memory depend on the instance.
 THRESHOLDS = {"alb_5xx_rate": (">", 5), "alb_healthy": ("<", 1), "alb_unhealthy": (">", 0), "alb_conn_errors": (">", 0),
-              "ec2_cpu": (">", 80), "ec2_status": (">", 0), "rds_cpu": (">", 90), "rds_lag": (">", 60),
+              "ec2_cpu": (">", 80), "ec2_status": (">", 0), "ecs_cpu": (">", 85), "ecs_memory": (">", 85),
+              "rds_cpu": (">", 90), "rds_lag": (">", 60),
               "cache_cpu": (">", 90)}  # fmt: skip
 NOTES = {"ec2_credits": "Burstable (T) instances only; empty for the others."}
 # Series: (panel, metric, statistic, label), drawn once per resource (each EC2 or RDS instance).
@@ -79,6 +82,12 @@ EC2_SERIES = [
     ("ec2_net", "NetworkOut", "Sum", "out"),
     ("ec2_status", "StatusCheckFailed", "Maximum", ""),
     ("ec2_credits", "CPUCreditBalance", "Minimum", ""),
+]
+ECS_SERIES = [  # the service's tasks (Fargate): averaged and the busiest
+    ("ecs_cpu", "CPUUtilization", "Average", "average"),
+    ("ecs_cpu", "CPUUtilization", "Maximum", "busiest task"),
+    ("ecs_memory", "MemoryUtilization", "Average", "average"),
+    ("ecs_memory", "MemoryUtilization", "Maximum", "busiest task"),
 ]
 RDS_SERIES = [
     ("rds_cpu", "CPUUtilization", "Average", ""),
@@ -259,9 +268,22 @@ def _proxy() -> Section:
     return section
 
 
+def _ecs() -> Section:
+    section = Section("ecs", "App tasks (ECS)")
+    if not (settings.OPS_ECS_CLUSTER and settings.OPS_ECS_SERVICE):
+        section.unconfigured = "Set OPS_ECS_CLUSTER and OPS_ECS_SERVICE (the app's ECS cluster and service)."
+        return section
+    dims = {"ClusterName": settings.OPS_ECS_CLUSTER, "ServiceName": settings.OPS_ECS_SERVICE}
+    section.note = f"Service {settings.OPS_ECS_SERVICE} in cluster {settings.OPS_ECS_CLUSTER}."
+    section.panels = _panels("ecs", _series("ecs", "AWS/ECS", ECS_SERIES, [("", "", dims)]))
+    return section
+
+
 def sections(instances: list[dict], live_max_connections: int | None = None) -> list[Section]:
     """Return every section in page order, configured or saying how to configure it."""
-    return [_alb(), _ec2(), _rds(instances, live_max_connections), _elasticache(), _proxy()]
+    hosts = [_ec2(), _ecs()]
+    app_hosts = [h for h in hosts if not h.unconfigured] or hosts  # EC2 or ECS: only the "not configured" of both
+    return [_alb(), *app_hosts, _rds(instances, live_max_connections), _elasticache(), _proxy()]
 
 
 def all_series(secs: list[Section]) -> list[Series]:
@@ -276,6 +298,8 @@ def config_key() -> str:
         "OPS_TARGET_GROUP",
         "OPS_ASG",
         "OPS_EC2_INSTANCES",
+        "OPS_ECS_CLUSTER",
+        "OPS_ECS_SERVICE",
         "OPS_RDS_INSTANCES",
         "OPS_CACHE_CLUSTER",
         "OPS_RDS_PROXY",
@@ -335,6 +359,7 @@ def configured() -> bool:
             "OPS_ALB",
             "OPS_ASG",
             "OPS_EC2_INSTANCES",
+            "OPS_ECS_CLUSTER",
             "OPS_RDS_INSTANCES",
             "OPS_CACHE_CLUSTER",
             "OPS_RDS_PROXY",

@@ -97,6 +97,20 @@ def test_seeded_datapoints_show_on_the_right_chart_with_the_right_values(oncall,
     assert "over threshold: App hosts (EC2): CPU" in html
 
 
+def test_fargate_tasks_are_charted_instead_of_ec2_hosts(oncall, aws, settings):
+    settings.OPS_EC2_INSTANCES, settings.OPS_ASG = [], ""
+    settings.OPS_ECS_CLUSTER, settings.OPS_ECS_SERVICE = "signup-prod", "signup-prod-app"
+    dims = {"ClusterName": "signup-prod", "ServiceName": "signup-prod-app"}
+    put(aws, "AWS/ECS", "CPUUtilization", dims, [30, 88])
+    put(aws, "AWS/ECS", "MemoryUtilization", dims, [40, 42])
+    response = oncall.get("/ops/", {"range": "1h"})
+    assert [s["key"] for s in response.context["sections"]][:2] == ["alb", "ecs"]  # no "EC2 not configured"
+    cpu, memory = _panel(response, "ecs_cpu"), _panel(response, "ecs_memory")
+    assert cpu["lines"][0]["v"] == [30.0, 88.0] and cpu["threshold"] == 85 and cpu["breach"]
+    assert memory["lines"][0]["v"] == [40.0, 42.0] and not memory["breach"]
+    assert "over threshold: App tasks (ECS): CPU" in response.content.decode()
+
+
 def test_data_json_has_the_same_series(oncall, aws):
     put(aws, "AWS/EC2", "CPUUtilization", {"InstanceId": EC2_INSTANCES[1]}, [12.5])
     doc = oncall.get("/ops/data.json", {"range": "1h"}).json()
@@ -130,6 +144,7 @@ def test_unconfigured_resources_say_which_variable_to_set(oncall, aws, settings)
         "OPS_ALB",
         "OPS_EC2_INSTANCES",
         "OPS_ASG",
+        "OPS_ECS_CLUSTER",
         "OPS_RDS_INSTANCES",
         "OPS_CACHE_CLUSTER",
         "OPS_RDS_PROXY",

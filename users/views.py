@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 from django.core import signing
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections, router
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
@@ -58,8 +58,24 @@ def signup(request):
             logger.info("signup: duplicate email at domain %s, nothing stored", fields["email"].rpartition("@")[2])
             return _thanks_redirect(request, {"name": fields["full_name"], "email": fields["email"]})
         return _thanks_redirect(request, {"id": created.pk})
+    if not form.is_bound and not _primary_reachable():
+        return database_unavailable(request, ctx={"form": form, "unavailable": True}, template="users/signup.html")
     ctx = {"form": form}
     return render(request, "users/signup.html", ctx, status=400 if form.errors else 200)
+
+
+def _primary_reachable() -> bool:
+    """Say whether the database signups are written to answers, so nobody fills in a form bound to fail."""
+    connection = connections[router.db_for_write(Signup)]
+    for _attempt in range(2):  # a kept connection may be to a server that restarted since: one fresh try
+        try:
+            connection.ensure_connection()
+            if connection.is_usable():
+                return True
+        except (OperationalError, InterfaceError):
+            pass
+        connection.close()
+    return False
 
 
 @never_cache

@@ -65,7 +65,10 @@ def test_redis_down_signups_still_succeed_and_ready_reports_it(app_server, stopp
 
 def test_primary_down_ready_is_503_signup_is_a_friendly_503_health_stays_200(app_server, stopped_primary):
     browser = Browser(app_server.url)
-    token = browser.csrf_token()  # the form itself needs no database
+    form = browser.get("/signup/")  # nobody is offered a form that cannot be saved
+    assert form.status == 503 and "We cannot take signups just now" in form.body and form.headers["Retry-After"]
+    assert "Traceback" not in form.body and "<form" in form.body
+    token = browser.csrf_token()
     ready = browser.get("/ready")
     assert ready.status == 503
     assert json.loads(ready.body)["checks"]["default"]["status"] == "down"
@@ -80,6 +83,7 @@ def test_primary_down_ready_is_503_signup_is_a_friendly_503_health_stays_200(app
 def test_signups_work_again_once_the_primary_is_back(app_server, pg):
     pg.primary.stop("immediate")
     pg.primary.start()
+    assert Browser(app_server.url).get("/signup/").status == 200  # the workers' dead connections are replaced
     reply = Browser(app_server.url).post_form("/signup/", PERSON)
     assert reply.status == 200 and "Thank you, Katherine Johnson" in reply.body
 

@@ -75,6 +75,22 @@ def env_rate(name: str, default: str) -> tuple[int, int]:
     return parsed
 
 
+def env_weights(name: str, count: int) -> list[int]:
+    """Parse "3,1" into one positive whole-number weight per item (default: all 1)."""
+    items = env_list(name)
+    if not items:
+        return [1] * count
+    try:
+        weights = [int(item) for item in items]
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={os.environ[name]!r} must be whole numbers, one per replica") from None
+    if len(weights) != count:
+        raise ImproperlyConfigured(f"{name} has {len(weights)} weight(s) for {count} replica(s)")
+    if min(weights) < 1:
+        raise ImproperlyConfigured(f"{name}={os.environ[name]!r}: every weight must be at least 1")
+    return weights
+
+
 def env_secret(name: str, default: str = "") -> str:
     """Return NAME, or the contents of the file named by NAME_FILE (container secrets)."""
     path = os.environ.get(f"{name}_FILE")

@@ -22,6 +22,7 @@ from project.env import (
     env_rate,
     env_secret,
     env_str,
+    env_weights,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -128,6 +129,9 @@ else:
     DATABASES = {"default": database_config("DATABASE_URL", env_str("DATABASE_URL"), **_db)}
 for _i, _url in enumerate(env_list("DATABASE_REPLICA_URLS"), start=1):
     DATABASES[f"replica{_i}"] = database_config("DATABASE_REPLICA_URLS", _url, **_db)
+# Relative share of reads for each replica, in the order of DATABASE_REPLICA_URLS ("3,1"); default equal.
+_replicas = [alias for alias in DATABASES if alias != "default"]
+REPLICA_WEIGHTS = dict(zip(_replicas, env_weights("DATABASE_REPLICA_WEIGHTS", len(_replicas)), strict=True))
 # Replica routing (project/db/): installed when replicas are configured; see the README's "Routing".
 DATABASE_ROUTERS = ["project.db.router.PrimaryReplicaRouter"] if len(DATABASES) > 1 else []
 REPLICA_MAX_LAG = env_float("REPLICA_MAX_LAG", 5.0)  # seconds behind the primary before a replica serves nobody

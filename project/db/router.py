@@ -8,7 +8,7 @@ A read goes to the primary when
 - no replica is eligible: each is down (circuit breaker), lagging past REPLICA_MAX_LAG, not sampled
   recently, or has not replayed the WAL position this client last wrote (read-your-writes across
   requests and app instances, from the signed cookie set by RoutingMiddleware).
-Otherwise it goes to an eligible replica chosen at random, once per request.
+Otherwise it goes to an eligible replica chosen at random (by REPLICA_WEIGHTS), once per request.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def _choose_replica(min_lsn: int) -> str:
         else:
             eligible.append(alias)
     if eligible:
-        return random.choice(eligible)
+        weights = settings.REPLICA_WEIGHTS
+        return random.choices(eligible, weights=[weights.get(alias, 1) for alias in eligible])[0]
     # Every replica is out: say why (the client's own pin counts apart from replica trouble).
     if "behind_client" in reasons:
         counters.incr("pins")

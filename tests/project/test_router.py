@@ -216,3 +216,20 @@ def test_reads_spread_over_several_replicas_and_skip_one_that_is_down(routing, m
     state.current().read_alias = None
     assert router.db_for_read(Signup) == "default"
     assert counters.snapshot()["fallbacks"]["down"] == 1
+
+
+def test_replica_weights_share_the_reads(routing, monkeypatch, request_scope, settings):
+    from project.db import router as router_module
+
+    monkeypatch.setattr(router_module, "replica_aliases", lambda: ["replica1", "replica2"])
+    monitor._statuses["replica2"] = monitor._statuses["replica1"]
+    settings.REPLICA_WEIGHTS = {"replica1": 1, "replica2": 3}
+    draws = []
+    for _ in range(4000):
+        state.current().read_alias = None
+        draws.append(router.db_for_read(Signup))
+    share = draws.count("replica2") / len(draws)
+    assert 0.70 < share < 0.80, share  # 3 of 4 expected; ±0.05 is over 7 standard deviations
+    monitor.mark_down("replica2", "connection refused")  # the heavier one down: all reads to the other
+    state.current().read_alias = None
+    assert router.db_for_read(Signup) == "replica1"

@@ -1,4 +1,5 @@
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,27 @@ def test_malformed_value_stops_startup_naming_the_variable(name, value, tmp_path
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert name in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("weights", "message"),
+    [("3", "2 replica(s)"), ("3,1,1", "3 weight(s)"), ("3,heavy", "whole numbers"), ("3,0", "at least 1")],
+)
+def test_replica_weights_must_match_the_replicas(weights, message, tmp_path):
+    replicas = "postgres://u@replica-1.internal:5432/app,postgres://u@replica-2.internal:5432/app"
+    env = {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": "postgres://u@db.internal:5432/app",
+        "DATABASE_SSLMODE": "disable",
+        "DATABASE_REPLICA_URLS": replicas,
+        "DATABASE_REPLICA_WEIGHTS": weights,
+    }
+    result = _django_check(env, tmp_path)
+    assert result.returncode != 0
+    last = result.stderr.splitlines()[-1]
+    assert "ImproperlyConfigured" in last and "DATABASE_REPLICA_WEIGHTS" in last and message in last
+    env["DATABASE_REPLICA_WEIGHTS"] = "3,1"
+    assert _django_check(env, tmp_path).returncode == 0
 
 
 def test_nothing_set_runs_locally_on_sqlite_and_says_so(tmp_path):

@@ -40,8 +40,10 @@ def services() -> Iterator[BenchEnv]:
         print("bench: starting PostgreSQL primary + replica and Redis ...", flush=True)
         pg.create()
         redis.start()
+        # TRUSTED_PROXY_COUNT=1 as behind the ALB: load generators give each simulated person their own
+        # X-Forwarded-For address, so the per-IP signup rate limit applies as in production.
         env = {"SECRET_KEY": secrets.token_urlsafe(50), "STATIC_ROOT": str(root / "static"), "LOG_LEVEL": "WARNING",
-               **local_app_env(pg, redis)}  # fmt: skip
+               "TRUSTED_PROXY_COUNT": "1", **local_app_env(pg, redis)}  # fmt: skip
         bench = BenchEnv(root, pg, redis, env)
         bench.manage("migrate", "--noinput")
         bench.manage("collectstatic", "--noinput")

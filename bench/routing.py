@@ -49,14 +49,19 @@ class ReplayTracker:
 
 
 def _client(app: AppServer, n: int, tag: str, deadline: float, pg, log: list) -> None:
-    browser, wrote_lsn, expected, k = Browser(app.url, follow_redirects=False), 0, None, 0
+    address = f"10.{1 + (tag == 'pin15s')}.{n // 256}.{n % 256}"  # each person their own IP, through the ALB
+    browser = Browser(app.url, headers={"X-Forwarded-For": address}, follow_redirects=False)
+    wrote_lsn, expected, k = 0, None, 0
     while time.monotonic() < deadline:
         try:
             if expected is None or random.random() < 0.10:
                 k += 1
-                expected = f"{tag} client {n} signup {k}"
                 email = f"{tag}-{n}-{k}-{random.getrandbits(32)}@example.com"
-                browser.post_form("/signup/", {"full_name": expected, "email": email})
+                posted = browser.post_form("/signup/", {"full_name": f"{tag} client {n} signup {k}", "email": email})
+                if posted.status != 302:  # not saved: a failure, not a stale read
+                    log.append((time.monotonic(), wrote_lsn, False, posted.status))
+                    continue
+                expected = f"{tag} client {n} signup {k}"
                 # the primary's position right after this client's commit, from the signed cookie's value
                 wrote_lsn = next(int(c.value.split(":")[0]) for c in browser.jar if c.name == "db_position")
             # 90 % of pages re-read this client's signup; the first one is the redirect right after the POST
@@ -119,13 +124,15 @@ def run(bench: BenchEnv) -> dict:
         pinned.stop()
     summary = {}
     for name, log in logs.items():
-        reads = len(log)
-        can = sum(1 for t, lsn, _, _ in log if tracker.replayed_by(t) >= lsn)
-        stale = sum(1 for _, _, ok, _ in log if not ok)
+        answered = [entry for entry in log if entry[3] == 200]  # the rest are failed requests (GET or POST)
+        reads, errors = len(answered), len(log) - len(answered)
+        can = sum(1 for t, lsn, _, _ in answered if tracker.replayed_by(t) >= lsn)
+        stale = sum(1 for _, _, ok, _ in answered if not ok)
         share = served[name] / can if can else 0.0
         summary[name] = {"reads": reads, "could_use_replica": can, "served_by_replica": served[name],
-                         "share_of_possible": round(share, 3), "stale_own_reads": stale}  # fmt: skip
+                         "share_of_possible": round(share, 3), "stale_own_reads": stale,
+                         "failed_requests": errors}  # fmt: skip
         print(f"  {name:7s} reads {reads:6d}   could use replica {can:6d}   replica served {served[name]:6d} "
-              f"({share:6.1%} of possible)   stale own-reads {stale}")  # fmt: skip
-    summary["failed"] = summary["ours"]["stale_own_reads"] > 0
+              f"({share:6.1%} of possible)   stale own-reads {stale}   failed requests {errors}")  # fmt: skip
+    summary["failed"] = summary["ours"]["stale_own_reads"] > 0 or any(s["failed_requests"] for s in summary.values())
     return summary

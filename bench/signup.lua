@@ -1,5 +1,7 @@
 -- wrk script: POST signups with unique emails and a valid CSRF cookie/token pair.
 -- Django accepts its 32-character CSRF secret unmasked in the form field, matching the cookie.
+-- Each request comes from its own client address (X-Forwarded-For, as the ALB sets it; the app trusts one
+-- hop here), so the per-IP signup rate limit is exercised, not tripped.
 local threads = {}
 local token = "BenchBenchBenchBenchBenchBench12"
 
@@ -17,8 +19,10 @@ function request()
   counter = counter + 1
   local body = "csrfmiddlewaretoken=" .. token .. "&full_name=Bench+User&country=GB&email=" ..
       prefix .. "-" .. id .. "-" .. counter .. "%40example.com"
+  local client = "10." .. id .. "." .. (math.floor(counter / 256) % 256) .. "." .. (counter % 256)
   return wrk.format("POST", "/signup/", {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Cookie"] = "csrftoken=" .. token,
+    ["X-Forwarded-For"] = client,
   }, body)
 end

@@ -86,6 +86,11 @@ def _country_option_tags() -> tuple[tuple[str, str], ...]:
     )
 
 
+@functools.cache
+def _country_names() -> dict[str, str]:
+    return dict(country_choices()[1:])  # without the empty choice
+
+
 def _country_options(selected: str) -> str:
     tags = (
         tag.replace("<option ", "<option selected ", 1) if code == selected else tag
@@ -112,7 +117,7 @@ class SignupChangeList(ChangeList):
         empty = self.model_admin.get_empty_value_display()
         icons = {value: admin_list._boolean_icon(value) for value in (True, False)}
         rows = [
-            [
+            admin_list.ResultList(None, [  # .form = None, as the admin's own rows: no failed lookups per row
                 format_html('<th class="field-full_name"><a href="{}">{}</a></th>',
                             url.replace("/PK/", f"/{quote(s.pk)}/", 1), s.full_name or empty),
                 format_html('<td class="field-email">{}</td>', s.email or empty),
@@ -120,7 +125,7 @@ class SignupChangeList(ChangeList):
                 format_html('<td class="field-consent">{}</td>', icons[s.consent]),
                 format_html('<td class="field-created_at nowrap">{}</td>',
                             formats.localize(timezone.template_localtime(s.created_at))),
-            ]
+            ])
             for s in self.result_list
         ]  # fmt: skip
         return {
@@ -148,7 +153,7 @@ class SignupAdmin(admin.ModelAdmin):
     @admin.display(description="country")
     def country_name(self, obj: Signup) -> str:
         # Not "country": the admin would rebuild the 250 country choices twice for every row (~3 ms a row).
-        return obj.country.name or "-"
+        return _country_names().get(obj.country.code) or "-"
 
     def has_add_permission(self, request) -> bool:
         return False  # records come from the public form only

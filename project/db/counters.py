@@ -8,7 +8,7 @@ from collections import Counter
 _lock = threading.Lock()
 _counts: Counter = Counter()
 
-KINDS = ("reads", "fallbacks", "pins", "marked_down", "retries")
+KINDS = ("reads", "fallbacks", "pins", "caught_up", "marked_down", "retries")
 
 
 def incr(kind: str, label: str = "") -> None:
@@ -17,10 +17,11 @@ def incr(kind: str, label: str = "") -> None:
 
 
 def snapshot() -> dict:
-    """Return {"reads": {alias: n}, "fallbacks": {reason: n}, "pins": n, "marked_down": {alias: n}, "retries": n}."""
+    """Return {"reads": {alias: n}, "fallbacks": {reason: n}, "pins": n, "caught_up": n, "marked_down": {alias: n},
+    "retries": n}."""
     with _lock:
         items = list(_counts.items())
-    out: dict = {"reads": {}, "fallbacks": {}, "pins": 0, "marked_down": {}, "retries": 0}
+    out: dict = {"reads": {}, "fallbacks": {}, "pins": 0, "caught_up": 0, "marked_down": {}, "retries": 0}
     for (kind, label), n in items:
         if isinstance(out[kind], dict):
             out[kind][label] = n

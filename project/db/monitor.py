@@ -13,6 +13,7 @@ and success closes it. Every stale or missing piece of information only ever sen
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -28,6 +29,7 @@ from project.db import counters
 logger = logging.getLogger("project.db")
 
 HISTORY_SECONDS = 900  # how far back lag in seconds can be told apart
+CATCH_UP_INTERVAL = 0.05  # seconds between on-demand position checks of one replica (per process)
 REPLICA_SQL = (
     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, "
     "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())"
@@ -80,6 +82,7 @@ class ReplicaMonitor:
         self._statuses: dict[str, ReplicaStatus] = {}
         self._breakers: dict[str, Breaker] = {}
         self._history: deque[tuple[float, int]] = deque()  # (monotonic time, primary LSN), LSN increasing
+        self._asked: dict[str, float] = {}  # when a request thread last asked each replica (caught_up)
         self._pid: int | None = None
 
     # --- reading (request threads) ---------------------------------------------------------------------
@@ -111,6 +114,32 @@ class ReplicaMonitor:
         if min_lsn and status.replay_lsn < min_lsn:
             return "behind_client"
         return ""
+
+    def caught_up(self, alias: str, min_lsn: int) -> bool:
+        """Ask a replica that looked behind this client whether it has replayed `min_lsn` by now.
+
+        The sample may be up to REPLICA_CHECK_INTERVAL old, and a replica usually replays a commit within
+        milliseconds: one quick query (at most every CATCH_UP_INTERVAL per replica and process, on the
+        connection the read will use) keeps a client who just wrote off the primary. The answer can only
+        raise the replica's known position; an error marks the replica down.
+        """
+        now = time.monotonic()
+        if now - self._asked.get(alias, 0.0) < CATCH_UP_INTERVAL:
+            return False
+        self._asked[alias] = now
+        try:
+            (lsn,) = _query(alias, "SELECT pg_last_wal_replay_lsn()::text")
+        except Exception as exc:
+            self.mark_down(alias, exc)
+            return False
+        replay = lsn_to_int(lsn)
+        if replay is None:
+            return False
+        with self._lock:
+            status = self._statuses.get(alias)
+            if status is not None and status.replay_lsn is not None and replay > status.replay_lsn:
+                self._statuses[alias] = dataclasses.replace(status, replay_lsn=replay)
+        return replay >= min_lsn
 
     def mark_down(self, alias: str, error: BaseException | str) -> None:
         """Open the breaker for a replica that just failed a request."""
@@ -204,7 +233,7 @@ class ReplicaMonitor:
     def reset(self) -> None:
         """Forget all samples and breakers (tests)."""
         with self._sampling, self._lock:
-            self._statuses, self._breakers, self._history = {}, {}, deque()
+            self._statuses, self._breakers, self._history, self._asked = {}, {}, deque(), {}
 
 
 def _query(alias: str, sql: str) -> tuple:

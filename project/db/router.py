@@ -67,6 +67,13 @@ def _choose_replica(min_lsn: int) -> str:
     if eligible:
         weights = settings.REPLICA_WEIGHTS
         return random.choices(eligible, weights=[weights.get(alias, 1) for alias in eligible])[0]
+    # Only behind this client by the last sample? Replay usually takes milliseconds: ask one of them.
+    behind = [alias for alias, reason in zip(replicas, reasons, strict=True) if reason == "behind_client"]
+    if behind:
+        alias = random.choice(behind)
+        if monitor.caught_up(alias, min_lsn):
+            counters.incr("caught_up")
+            return alias
     # Every replica is out: say why (the client's own pin counts apart from replica trouble).
     if "behind_client" in reasons:
         counters.incr("pins")

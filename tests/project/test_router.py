@@ -122,11 +122,25 @@ def test_own_write_is_read_from_the_primary_until_the_replica_replays_it(routing
     status, alias = _served_by(other)
     assert alias == "replica1" and status == 302  # the row is not on the replica yet: back to the form
     assert counters.snapshot()["pins"] >= 1
+    assert counters.snapshot()["caught_up"] == 0  # asked the paused replica: not there yet
     # Once replay resumes and the replica has the write, the writer goes back to the replica.
     paused_replica.resume_replay()
     paused_replica.wait_for_replica()
     monitor.refresh()
     assert _served_by(writer) == (200, "replica1")
+
+
+def test_a_writer_reads_the_replica_as_soon_as_it_has_replayed_without_waiting_for_a_sample(routing, pg):
+    writer = Client()
+    assert writer.post("/signup/", PERSON).status_code == 302
+    pg.wait_for_replica()  # replayed; the monitor's only sample is from before the write
+    position = int(writer.cookies["db_position"].value.split(":")[0])
+    assert monitor.eligible("replica1", position) == "behind_client"
+    status, alias = _served_by(writer)
+    assert (status, alias) == (200, "replica1")  # one quick question to the replica instead of the primary
+    assert "Dorothy Vaughan" in writer.get("/signup/thanks/").content.decode()
+    assert counters.snapshot()["caught_up"] >= 1
+    assert monitor.eligible("replica1", position) == ""  # the answer raised its known position
 
 
 def test_a_lagging_replica_serves_nobody_until_it_catches_up(reader, paused_replica, settings):

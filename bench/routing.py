@@ -17,6 +17,7 @@ import random
 import threading
 import time
 import urllib.error
+from collections import Counter
 
 from bench.env import BenchEnv
 from devenv.servers import AppServer
@@ -59,7 +60,7 @@ def _client(app: AppServer, n: int, tag: str, deadline: float, pg, log: list) ->
                 email = f"{tag}-{n}-{k}-{random.getrandbits(32)}@example.com"
                 posted = browser.post_form("/signup/", {"full_name": f"{tag} client {n} signup {k}", "email": email})
                 if posted.status != 302:  # not saved: a failure, not a stale read
-                    log.append((time.monotonic(), wrote_lsn, False, posted.status))
+                    log.append((time.monotonic(), wrote_lsn, False, f"POST {posted.status}"))
                     continue
                 expected = f"{tag} client {n} signup {k}"
                 # the primary's position right after this client's commit, from the signed cookie's value
@@ -124,8 +125,10 @@ def run(bench: BenchEnv) -> dict:
         pinned.stop()
     summary = {}
     for name, log in logs.items():
-        answered = [entry for entry in log if entry[3] == 200]  # the rest are failed requests (GET or POST)
+        # A read is answered with the page (200) or, when the row is not found, back to the form (302: stale).
+        answered = [entry for entry in log if entry[3] in (200, 302)]
         reads, errors = len(answered), len(log) - len(answered)
+        kinds = Counter(str(entry[3]) for entry in log if entry[3] not in (200, 302))
         can = sum(1 for t, lsn, _, _ in answered if tracker.replayed_by(t) >= lsn)
         stale = sum(1 for _, _, ok, _ in answered if not ok)
         share = served[name] / can if can else 0.0
@@ -133,6 +136,7 @@ def run(bench: BenchEnv) -> dict:
                          "share_of_possible": round(share, 3), "stale_own_reads": stale,
                          "failed_requests": errors}  # fmt: skip
         print(f"  {name:7s} reads {reads:6d}   could use replica {can:6d}   replica served {served[name]:6d} "
-              f"({share:6.1%} of possible)   stale own-reads {stale}   failed requests {errors}")  # fmt: skip
+              f"({share:6.1%} of possible)   stale own-reads {stale}   failed requests {errors}",
+              dict(kinds) or "")  # fmt: skip
     summary["failed"] = summary["ours"]["stale_own_reads"] > 0 or any(s["failed_requests"] for s in summary.values())
     return summary

@@ -92,7 +92,7 @@ class ReplicaMonitor:
             with self._lock:
                 if self._pid != os.getpid():
                     if self._pid is not None:  # forked: the parent's samples say nothing about now
-                        self._statuses, self._breakers, self._history = {}, {}, deque()
+                        self._statuses, self._breakers, self._history, self._asked = {}, {}, deque(), {}
                     self._pid = os.getpid()
                     threading.Thread(target=self._run, name="replica-monitor", daemon=True).start()
 

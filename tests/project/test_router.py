@@ -247,3 +247,9 @@ def test_replica_weights_share_the_reads(routing, monkeypatch, request_scope, se
     monitor.mark_down("replica2", "connection refused")  # the heavier one down: all reads to the other
     state.current().read_alias = None
     assert router.db_for_read(Signup) == "replica1"
+
+
+def test_showing_the_signup_form_pins_nobody_to_the_primary(routing):
+    response = Client().get("/signup/")  # checks the primary is up, without counting as a write
+    assert response.status_code == 200
+    assert "db_position" not in response.cookies

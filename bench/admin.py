@@ -18,6 +18,7 @@ import psycopg
 
 from bench.env import BenchEnv
 from devenv.servers import AppServer
+from tests.helpers import sample_replicas
 
 ROWS = int(os.environ.get("BENCH_ADMIN_ROWS", "1000000"))
 ROUNDS = int(os.environ.get("BENCH_ADMIN_REQUESTS", "100"))  # per page kind and admin: p95 of 100, not of 40
@@ -51,14 +52,6 @@ def _setup_django(bench: BenchEnv):
     return client
 
 
-def _sample_replicas() -> None:
-    try:
-        from project.db.monitor import monitor
-    except ImportError:  # a router without a lag monitor reads from replicas at once
-        return
-    monitor.refresh()
-
-
 def _pages(client) -> dict:
     """Time every page kind on both admins, alternating; return latencies in ms and any failures."""
     from django.test.utils import override_settings
@@ -70,7 +63,7 @@ def _pages(client) -> dict:
             for site in ("admin", "stock"):
                 client.get(f"/{site}/users/signup/", params)
         for i in range(ROUNDS):
-            _sample_replicas()
+            sample_replicas()
             for kind, params in PAGES.items():
                 order = ("ours", "stock") if i % 2 == 0 else ("stock", "ours")
                 for site in order:

@@ -52,3 +52,22 @@ class Browser:
     def post_form(self, path: str, fields: dict, token: str | None = None) -> Reply:
         token = token or self.csrf_token(path)
         return self.request(path, data={"csrfmiddlewaretoken": token, **fields})
+
+
+def sample_replicas() -> None:
+    """Let the router trust the replica right away (its monitor otherwise samples in the background)."""
+    from project.db.monitor import monitor
+
+    monitor.refresh()
+
+
+def staff_client(username: str, *codenames: str, client=None):
+    """Log a new staff user holding only these `users` permissions into `client` (a CSRF-checking one)."""
+    from django.contrib.auth.models import Permission, User
+    from django.test import Client
+
+    client = client or Client(enforce_csrf_checks=True)
+    user = User.objects.create_user(username, password="a-long-test-password", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="users", codename__in=codenames))
+    client.force_login(user)
+    return client

@@ -10,21 +10,13 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from tests.helpers import sample_replicas
 from users.admin import SignupPaginator
 from users.models import Signup
 
 pytestmark = pytest.mark.usefixtures("live_db")
 
 URL = "/admin/users/signup/"
-
-
-def sample_replicas() -> None:
-    """Let the router trust the replica right away (its monitor otherwise samples in the background)."""
-    try:
-        from project.db.monitor import monitor
-    except ImportError:  # a router without a lag monitor reads from replicas at once
-        return
-    monitor.refresh()
 
 
 @pytest.fixture

@@ -3,10 +3,10 @@
 import logging
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
 
+from tests.helpers import staff_client
 from users.models import COLLECTED_FIELDS, Erasure, Signup
 
 pytestmark = pytest.mark.usefixtures("live_db")
@@ -18,14 +18,6 @@ PERSON = {
 }  # fmt: skip
 
 
-def _staff(username: str, *codenames: str) -> Client:
-    client = Client(enforce_csrf_checks=True)
-    user = User.objects.create_user(username, password="a-long-test-password", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="users", codename__in=codenames))
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def person(pg):
     row = Signup.objects.create(**PERSON, consent_at=timezone.now())
@@ -35,7 +27,7 @@ def person(pg):
 
 @pytest.fixture
 def eraser():
-    return _staff("eraser", "view_signup", "erase_signup")
+    return staff_client("eraser", "view_signup", "erase_signup")
 
 
 def _erase(client: Client, pk: int):
@@ -70,7 +62,7 @@ def test_erasure_leaves_no_personal_data_and_records_who_did_it(eraser, person, 
 
 
 def test_erasure_needs_the_erase_permission(person):
-    viewer = _staff("viewer", "view_signup", "export_signup")
+    viewer = staff_client("viewer", "view_signup", "export_signup")
     url = f"/admin/users/signup/{person.pk}/erase/"
     assert viewer.get(url).status_code == 403
     assert viewer.post(url).status_code == 403
@@ -102,6 +94,6 @@ def test_an_erased_person_may_sign_up_again(eraser, person):
 
 
 def test_nobody_deletes_a_signup_in_the_admin(person):
-    boss = _staff("boss", "view_signup", "delete_signup", "erase_signup")
+    boss = staff_client("boss", "view_signup", "delete_signup", "erase_signup")
     assert boss.get(f"/admin/users/signup/{person.pk}/delete/").status_code == 403
     assert Signup.objects.using("default").filter(pk=person.pk).exists()

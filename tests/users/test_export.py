@@ -6,11 +6,11 @@ import io
 import json
 
 import pytest
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import User
 from django.db import connections
-from django.test import Client
 from django.utils import timezone
 
+from tests.helpers import sample_replicas, staff_client
 from users import export
 from users.models import Signup, SignupExport
 
@@ -19,25 +19,9 @@ pytestmark = pytest.mark.usefixtures("live_db")
 URL = "/admin/users/signup/export-csv/"
 
 
-def sample_replicas() -> None:
-    """Let the router trust the replica right away (its monitor otherwise samples in the background)."""
-    try:
-        from project.db.monitor import monitor
-    except ImportError:  # a router without a lag monitor reads from replicas at once
-        return
-    monitor.refresh()
-
-
-def _staff(client: Client, username: str, *codenames: str) -> Client:
-    user = User.objects.create_user(username, password="a-long-test-password", is_staff=True)
-    user.user_permissions.add(*Permission.objects.filter(content_type__app_label="users", codename__in=codenames))
-    client.force_login(user)
-    return client
-
-
 @pytest.fixture
 def exporter(client):
-    return _staff(client, "exporter", "view_signup", "export_signup")
+    return staff_client("exporter", "view_signup", "export_signup", client=client)
 
 
 @pytest.fixture
@@ -74,7 +58,7 @@ def _csv(response) -> list[dict]:
 
 def test_export_needs_the_export_permission(client, signups):
     assert client.get(URL).status_code == 302 and "/admin/login/" in client.get(URL)["Location"]
-    _staff(client, "viewer", "view_signup")
+    staff_client("viewer", "view_signup", client=client)
     assert client.get(URL).status_code == 403
     assert "Export CSV" not in client.get("/admin/users/signup/").content.decode()
     assert not SignupExport.objects.using("default").exists()
@@ -156,7 +140,7 @@ def test_a_client_that_goes_away_is_recorded_with_what_was_sent(exporter, pg, mo
 
 
 def test_export_of_one_person_is_confirmed_then_downloaded_as_json(signups):
-    client = _staff(Client(enforce_csrf_checks=True), "exporter", "view_signup", "export_signup")
+    client = staff_client("exporter", "view_signup", "export_signup")
     person = signups[1]
     url = f"/admin/users/signup/{person.pk}/export-json/"
     confirm = client.get(url)
@@ -174,7 +158,7 @@ def test_export_of_one_person_is_confirmed_then_downloaded_as_json(signups):
 
 
 def test_export_of_one_person_needs_the_export_permission(client, signups):
-    _staff(client, "viewer", "view_signup")
+    staff_client("viewer", "view_signup", client=client)
     url = f"/admin/users/signup/{signups[0].pk}/export-json/"
     assert client.get(url).status_code == 403
     assert client.post(url).status_code == 403

@@ -61,7 +61,7 @@ def sample_replicas() -> None:
     monitor.refresh()
 
 
-def staff_client(username: str, *codenames: str, client=None):
+def login_staff(username: str, *codenames: str, client=None):
     """Log a new staff user holding only these `users` permissions into `client` (a CSRF-checking one)."""
     from django.contrib.auth.models import Permission, User
     from django.test import Client

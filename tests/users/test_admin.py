@@ -1,7 +1,6 @@
 import datetime as dt
 
 import pytest
-from django.contrib.auth.models import User
 from django.utils import timezone
 
 from users.models import Signup
@@ -9,13 +8,6 @@ from users.models import Signup
 pytestmark = pytest.mark.usefixtures("live_db")
 
 URL = "/admin/users/signup/"
-
-
-@pytest.fixture
-def staff_client(client):
-    user = User.objects.create_user("staff", password="a-long-test-password", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import re
 
 import pytest
 from django.contrib.admin.templatetags import admin_list
-from django.contrib.auth.models import User
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -17,13 +16,6 @@ from users.models import Signup
 pytestmark = pytest.mark.usefixtures("live_db")
 
 URL = "/admin/users/signup/"
-
-
-@pytest.fixture
-def staff_client(client):
-    user = User.objects.create_user("staff", password="a-long-test-password", is_staff=True, is_superuser=True)
-    client.force_login(user)
-    return client
 
 
 def _signups(pg, n: int, **fields) -> list[Signup]:

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from tests.helpers import staff_client
+from tests.helpers import login_staff
 from users.models import COLLECTED_FIELDS, Erasure, Signup
 
 pytestmark = pytest.mark.usefixtures("live_db")
@@ -27,7 +27,7 @@ def person(pg):
 
 @pytest.fixture
 def eraser():
-    return staff_client("eraser", "view_signup", "erase_signup")
+    return login_staff("eraser", "view_signup", "erase_signup")
 
 
 def _erase(client: Client, pk: int):
@@ -62,7 +62,7 @@ def test_erasure_leaves_no_personal_data_and_records_who_did_it(eraser, person, 
 
 
 def test_erasure_needs_the_erase_permission(person):
-    viewer = staff_client("viewer", "view_signup", "export_signup")
+    viewer = login_staff("viewer", "view_signup", "export_signup")
     url = f"/admin/users/signup/{person.pk}/erase/"
     assert viewer.get(url).status_code == 403
     assert viewer.post(url).status_code == 403
@@ -94,6 +94,6 @@ def test_an_erased_person_may_sign_up_again(eraser, person):
 
 
 def test_nobody_deletes_a_signup_in_the_admin(person):
-    boss = staff_client("boss", "view_signup", "delete_signup", "erase_signup")
+    boss = login_staff("boss", "view_signup", "delete_signup", "erase_signup")
     assert boss.get(f"/admin/users/signup/{person.pk}/delete/").status_code == 403
     assert Signup.objects.using("default").filter(pk=person.pk).exists()

@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.db import connections
 from django.utils import timezone
 
-from tests.helpers import sample_replicas, staff_client
+from tests.helpers import login_staff, sample_replicas
 from users import export
 from users.models import Signup, SignupExport
 
@@ -21,7 +21,7 @@ URL = "/admin/users/signup/export-csv/"
 
 @pytest.fixture
 def exporter(client):
-    return staff_client("exporter", "view_signup", "export_signup", client=client)
+    return login_staff("exporter", "view_signup", "export_signup", client=client)
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def _csv(response) -> list[dict]:
 
 def test_export_needs_the_export_permission(client, signups):
     assert client.get(URL).status_code == 302 and "/admin/login/" in client.get(URL)["Location"]
-    staff_client("viewer", "view_signup", client=client)
+    login_staff("viewer", "view_signup", client=client)
     assert client.get(URL).status_code == 403
     assert "Export CSV" not in client.get("/admin/users/signup/").content.decode()
     assert not SignupExport.objects.using("default").exists()
@@ -140,7 +140,7 @@ def test_a_client_that_goes_away_is_recorded_with_what_was_sent(exporter, pg, mo
 
 
 def test_export_of_one_person_is_confirmed_then_downloaded_as_json(signups):
-    client = staff_client("exporter", "view_signup", "export_signup")
+    client = login_staff("exporter", "view_signup", "export_signup")
     person = signups[1]
     url = f"/admin/users/signup/{person.pk}/export-json/"
     confirm = client.get(url)
@@ -158,7 +158,7 @@ def test_export_of_one_person_is_confirmed_then_downloaded_as_json(signups):
 
 
 def test_export_of_one_person_needs_the_export_permission(client, signups):
-    staff_client("viewer", "view_signup", client=client)
+    login_staff("viewer", "view_signup", client=client)
     url = f"/admin/users/signup/{signups[0].pk}/export-json/"
     assert client.get(url).status_code == 403
     assert client.post(url).status_code == 403

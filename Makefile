@@ -34,6 +34,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 clean:
+	if [ -L .local/pg ]; then rm -rf "$$(readlink .local/pg)"; fi
 	rm -rf $(VENV) $(CHECKOV_VENV) .local staticfiles db.sqlite3 .pytest_cache
 
 # Last, so that a plain `make` keeps this file's first target as its default.

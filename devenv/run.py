@@ -12,8 +12,18 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
-from devenv.servers import BASE_DIR, MissingBinary, PgCluster, RedisServer, local_app_env
+from devenv.servers import (
+    BASE_DIR,
+    MissingBinary,
+    PgCluster,
+    RedisServer,
+    ServerCommandFailed,
+    local_app_env,
+    reachable_by_postgres,
+)
 
 LOCAL = BASE_DIR / ".local"
 STATE = LOCAL / "state.json"
@@ -34,20 +44,43 @@ def _save_state(state: dict) -> None:
     STATE.chmod(0o600)
 
 
+def _pg_folder() -> Path:
+    """Return where the local cluster lives: .local/pg, or a folder the postgres user can reach, linked from it."""
+    link = LOCAL / "pg"
+    if link.is_symlink():
+        return link.resolve()
+    if link.exists() or reachable_by_postgres(link):
+        return link
+    # As root, PostgreSQL runs as the postgres user, who cannot enter a checkout under /root or a mktemp folder.
+    # A fresh, unguessable folder (the link remembers it), in the temp area that survives reboots.
+    outside = Path(tempfile.mkdtemp(prefix="signup-pg-", dir="/var/tmp"))
+    outside.chmod(0o755)  # the postgres user passes through to the data folders it owns
+    LOCAL.mkdir(exist_ok=True)
+    link.symlink_to(outside)  # `make clean` removes both
+    return outside
+
+
 def _start_postgres(state: dict) -> PgCluster | None:
     saved = state.get("pg", {})
+    sqlite = f"using SQLite in {BASE_DIR / 'db.sqlite3'}"
     try:
-        pg = PgCluster(LOCAL / "pg", password=saved.get("password", ""), admin_password=saved.get("admin", ""),
+        folder = _pg_folder()
+        pg = PgCluster(folder, password=saved.get("password", ""), admin_password=saved.get("admin", ""),
                        ports=tuple(saved.get("ports", (0, 0))))  # fmt: skip
     except MissingBinary as exc:
-        _say(f"{exc}: using SQLite in {BASE_DIR / 'db.sqlite3'}")
+        _say(f"{exc}: {sqlite}")
         return None
-    if pg.exists:
-        _say(f"starting PostgreSQL primary :{pg.ports[0]} and replica :{pg.ports[1]} in .local/pg")
-        pg.start()
-    else:
-        _say(f"creating PostgreSQL primary :{pg.ports[0]} and streaming replica :{pg.ports[1]} in .local/pg")
-        pg.create()
+    try:
+        if pg.exists:
+            _say(f"starting PostgreSQL primary :{pg.ports[0]} and replica :{pg.ports[1]} in {folder}")
+            pg.start()
+        else:
+            _say(f"creating PostgreSQL primary :{pg.ports[0]} and streaming replica :{pg.ports[1]} in {folder}")
+            pg.create()
+    except (ServerCommandFailed, TimeoutError) as exc:
+        _say(f"PostgreSQL did not start ({exc}); {sqlite}. Logs: {folder}/*.log; `make clean` starts afresh.")
+        pg.stop()
+        return None
     state["pg"] = {"password": pg.password, "admin": pg.admin_password, "ports": list(pg.ports)}
     _save_state(state)
     return pg

@@ -21,6 +21,14 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 PG_BINARIES = ("initdb", "pg_ctl", "postgres", "pg_basebackup")
 
 
+class ServerCommandFailed(subprocess.CalledProcessError):
+    """A server tool (initdb, pg_ctl, ...) failed: the message carries what it printed on stderr."""
+
+    def __str__(self) -> str:
+        said = (self.stderr or "").strip()[-800:]
+        return f"{Path(self.cmd[0]).name} exited with {self.returncode}" + (f": {said}" if said else "")
+
+
 class MissingBinary(RuntimeError):
     """A server binary this machine lacks (install it, or run without that server)."""
 
@@ -65,6 +73,26 @@ def psycopg_errors() -> type[Exception]:
     return psycopg.Error
 
 
+def reachable_by_postgres(path: Path) -> bool:
+    """Say whether the postgres user can pass through every existing folder above `path` (always, unless root)."""
+    if os.geteuid() != 0:
+        return True
+    import pwd
+
+    account = pwd.getpwnam("postgres")
+    for folder in (p for p in path.parents if p.exists()):
+        st = folder.stat()
+        if st.st_uid == account.pw_uid:
+            allowed = st.st_mode & 0o100
+        elif st.st_gid == account.pw_gid:
+            allowed = st.st_mode & 0o010
+        else:
+            allowed = st.st_mode & 0o001
+        if not allowed:
+            return False
+    return True
+
+
 def _own_for_postgres(path: Path) -> None:
     if os.geteuid() == 0:
         shutil.chown(path, "postgres", "postgres")
@@ -83,14 +111,16 @@ class PgServer:
         self.log = self.datadir.parent / f"{self.datadir.name}.log"
 
     def _run(self, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(
+        result = subprocess.run(
             [str(self.bindir / args[0]), *args[1:]],
-            check=check,
             capture_output=True,
             text=True,
             env={**os.environ, **(env or {})},
             **_as_postgres(),
         )
+        if check and result.returncode:
+            raise ServerCommandFailed(result.returncode, result.args, result.stdout, result.stderr)
+        return result
 
     @property
     def running(self) -> bool:

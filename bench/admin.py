@@ -17,7 +17,7 @@ import urllib.request
 import psycopg
 
 from bench.env import BenchEnv
-from devenv.servers import AppServer
+from devenv.servers import AppServer, local_owner_env
 from tests.helpers import sample_replicas
 
 ROWS = int(os.environ.get("BENCH_ADMIN_ROWS", "1000000"))
@@ -38,7 +38,7 @@ def p95(samples: list[float]) -> float:
 
 def _setup_django(bench: BenchEnv):
     """Configure Django in this process on the bench's services; return a client logged in as staff."""
-    os.environ.update(bench.env)
+    os.environ.update({**bench.env, **local_owner_env(bench.pg, replicas=True)})  # a harness: VACUUM, staff user
     os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
     import django
 
@@ -135,11 +135,11 @@ def _export(bench: BenchEnv, cookie: str) -> dict:
 
 def run(bench: BenchEnv) -> dict:
     # Exactly ROWS rows: without the other benchmarks' signups, which would all sit at the newest end.
-    with psycopg.connect(bench.pg.primary_url, autocommit=True) as connection:
+    with psycopg.connect(bench.pg.owner_url, autocommit=True) as connection:
         connection.execute("TRUNCATE users_signup")
     print(f"seeding {ROWS:,} signups with manage.py seed_signups ...", flush=True)
     started = time.monotonic()
-    bench.manage("seed_signups", "--count", str(ROWS), "--seed", "1")
+    bench.manage("seed_signups", "--count", str(ROWS), "--seed", "1", extra_env=local_owner_env(bench.pg))  # ANALYZE
     seed_seconds = time.monotonic() - started
     client = _setup_django(bench)
     from django.db import connections

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devenv.servers import BASE_DIR, PgCluster, RedisServer, local_app_env
+from devenv.servers import BASE_DIR, PgCluster, RedisServer, local_app_env, local_owner_env
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -45,7 +45,8 @@ def services() -> Iterator[BenchEnv]:
         env = {"SECRET_KEY": secrets.token_urlsafe(50), "STATIC_ROOT": str(root / "static"), "LOG_LEVEL": "WARNING",
                "TRUSTED_PROXY_COUNT": "1", **local_app_env(pg, redis)}  # fmt: skip
         bench = BenchEnv(root, pg, redis, env)
-        bench.manage("migrate", "--noinput")
+        bench.manage("migrate", "--noinput", extra_env=local_owner_env(pg))  # as the owner; the app as its role
+        bench.manage("setup_db_roles", extra_env=local_owner_env(pg))
         bench.manage("collectstatic", "--noinput")
         yield bench
     finally:

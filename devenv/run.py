@@ -22,6 +22,7 @@ from devenv.servers import (
     RedisServer,
     ServerCommandFailed,
     local_app_env,
+    local_owner_env,
     reachable_by_postgres,
 )
 
@@ -65,8 +66,8 @@ def _start_postgres(state: dict) -> PgCluster | None:
     sqlite = f"using SQLite in {BASE_DIR / 'db.sqlite3'}"
     try:
         folder = _pg_folder()
-        pg = PgCluster(folder, password=saved.get("password", ""), admin_password=saved.get("admin", ""),
-                       ports=tuple(saved.get("ports", (0, 0))))  # fmt: skip
+        pg = PgCluster(folder, password=saved.get("app_password", ""), owner_password=saved.get("owner", ""),
+                       admin_password=saved.get("admin", ""), ports=tuple(saved.get("ports", ())))  # fmt: skip
     except MissingBinary as exc:
         _say(f"{exc}: {sqlite}")
         return None
@@ -74,6 +75,7 @@ def _start_postgres(state: dict) -> PgCluster | None:
         if pg.exists:
             _say(f"starting PostgreSQL primary :{pg.ports[0]} and replica :{pg.ports[1]} in {folder}")
             pg.start()
+            pg.ensure_owner()  # a cluster made before the owner/app split: its old role hands the database over
         else:
             _say(f"creating PostgreSQL primary :{pg.ports[0]} and streaming replica :{pg.ports[1]} in {folder}")
             pg.create()
@@ -81,7 +83,8 @@ def _start_postgres(state: dict) -> PgCluster | None:
         _say(f"PostgreSQL did not start ({exc}); {sqlite}. Logs: {folder}/*.log; `make clean` starts afresh.")
         pg.stop()
         return None
-    state["pg"] = {"password": pg.password, "admin": pg.admin_password, "ports": list(pg.ports)}
+    state["pg"] = {"app_password": pg.password, "owner": pg.owner_password, "admin": pg.admin_password,
+                   "ports": list(pg.ports)}  # fmt: skip
     _save_state(state)
     return pg
 
@@ -139,8 +142,11 @@ def main() -> int:
     gunicorn = None
     try:
         env = _environment(pg, redis)
-        _manage(env, "migrate", "--noinput", quiet=True)
+        # One-off tasks as the database owner; the app itself (gunicorn) as its own DML-only role.
+        owner_env = {**env, **local_owner_env(pg)} if pg else env
+        _manage(owner_env, "migrate", "--noinput", quiet=True)
         if pg:
+            _manage(owner_env, "setup_db_roles", quiet=True)
             _manage(env, "collectstatic", "--noinput", quiet=True)
         _ensure_staff_user(env)
         port = env.get("PORT", "8000")

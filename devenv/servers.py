@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -138,36 +139,85 @@ class PgServer:
         if self.datadir.exists():
             self._run("pg_ctl", "stop", "-w", "-D", str(self.datadir), "-m", mode, check=False)
 
+    # --- faults for tests and drills ------------------------------------------------------------------
+    def pids(self) -> list[int]:
+        """Return the postmaster's pid followed by every process it started (backends, walsender, ...)."""
+        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # the process ended meanwhile
+            if int(fields[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        return [postmaster, *children]
+
+    def freeze(self) -> None:
+        """SIGSTOP the postmaster and its children: the kernel still accepts and ACKs TCP, nothing answers."""
+        for pid in self.pids():  # the postmaster first, so it starts nobody new meanwhile
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT every process of a frozen server."""
+        for pid in reversed(self.pids()):
+            os.kill(pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL the postmaster (a crashed host: its backends exit once they notice)."""
+        os.kill(self.pids()[0], signal.SIGKILL)
+
+    def promote(self) -> None:
+        """Promote this standby to a primary on a new timeline (pg_ctl promote waits until it accepts writes)."""
+        self._run("pg_ctl", "promote", "-w", "-t", "30", "-D", str(self.datadir))
+
 
 @dataclass
 class PgCluster:
-    """A primary and one streaming replica made with `pg_basebackup -R`, plus an application role."""
+    """A primary and streaming replicas made with `pg_basebackup -R`, and an owner role that owns the database.
+
+    The owner runs migrations and `manage.py setup_db_roles`, which creates the app's own role (`user`,
+    DML only) with `password`: urls() and primary_url/replica_url are the app role's, owner_url the owner's.
+    """
 
     root: Path
     db: str = "app"
-    user: str = "app"
+    user: str = "signup_app"
     password: str = ""
+    owner: str = "signup_owner"
+    owner_password: str = ""
     admin_password: str = ""
-    ports: tuple[int, int] = (0, 0)
+    ports: tuple[int, ...] = ()
+    replicas: int = 1
     primary: PgServer = field(init=False)
-    replica: PgServer = field(init=False)
+    standbys: list[PgServer] = field(init=False)
 
     def __post_init__(self) -> None:
         bindir = pg_bindir()
         if bindir is None:
             raise MissingBinary("PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) are not installed")
         self.root = Path(self.root)
-        ports = self.ports if all(self.ports) else (free_port(), free_port())
-        self.ports = ports
+        wanted = 1 + self.replicas
+        ports = tuple(self.ports) if len(self.ports) == wanted and all(self.ports) else ()
+        self.ports = ports or tuple(free_port() for _ in range(wanted))
         self.password = self.password or secrets.token_urlsafe(18)
+        self.owner_password = self.owner_password or secrets.token_urlsafe(18)
         self.admin_password = self.admin_password or secrets.token_urlsafe(18)
-        self.primary = PgServer(self.root / "primary", ports[0], bindir)
-        self.replica = PgServer(self.root / "replica", ports[1], bindir)
+        self.primary = PgServer(self.root / "primary", self.ports[0], bindir)
+        names = ["replica"] + [f"replica{i}" for i in range(2, wanted)]
+        self.standbys = [
+            PgServer(self.root / name, port, bindir) for name, port in zip(names, self.ports[1:], strict=True)
+        ]
+
+    @property
+    def replica(self) -> PgServer:
+        return self.standbys[0]
 
     # --- URLs ---------------------------------------------------------------------------------------
-    def url(self, server: PgServer | None = None, *, admin: bool = False) -> str:
+    def url(self, server: PgServer | None = None, *, admin: bool = False, owner: bool = False) -> str:
         server = server or self.primary
-        user, pw = ("postgres", self.admin_password) if admin else (self.user, self.password)
+        user, pw = (("postgres", self.admin_password) if admin else (self.owner, self.owner_password) if owner
+                    else (self.user, self.password))  # fmt: skip
         dbname = "postgres" if admin else self.db
         return f"postgres://{user}:{pw}@127.0.0.1:{server.port}/{dbname}"
 
@@ -179,13 +229,17 @@ class PgCluster:
     def replica_url(self) -> str:
         return self.url(self.replica)
 
+    @property
+    def owner_url(self) -> str:
+        return self.url(self.primary, owner=True)
+
     # --- life cycle ---------------------------------------------------------------------------------
     @property
     def exists(self) -> bool:
-        return (self.primary.datadir / "PG_VERSION").exists() and (self.replica.datadir / "PG_VERSION").exists()
+        return all((server.datadir / "PG_VERSION").exists() for server in (self.primary, *self.standbys))
 
     def create(self) -> None:
-        """Initialise the primary, create the app role and database, clone the replica from it."""
+        """Initialise the primary, create the owner role and the database, clone the replicas from it."""
         self.root.mkdir(parents=True, exist_ok=True)
         _own_for_postgres(self.root)
         pwfile = self.root / ".pgpass-init"
@@ -202,47 +256,63 @@ class PgCluster:
         conf = self.primary.datadir / "postgresql.conf"
         with conf.open("a") as f:
             # Streaming replication on; synchronous_commit stays on (off delays replica visibility).
-            f.write("\nwal_level = replica\nmax_wal_senders = 5\nhot_standby = on\nmax_connections = 200\n")
+            f.write("\nwal_level = replica\nmax_wal_senders = 8\nhot_standby = on\nmax_connections = 200\n")
             f.write("hot_standby_feedback = on\nwal_keep_size = 256MB\nfsync = off\nfull_page_writes = off\n")
             f.write("track_commit_timestamp = on\n")
         hba = self.primary.datadir / "pg_hba.conf"
         with hba.open("a") as f:
             f.write("host replication postgres 127.0.0.1/32 scram-sha-256\n")
         self.primary.start()
-        self.admin_sql(
-            f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'",
-            f"CREATE DATABASE {self.db} OWNER {self.user}",
-            f"GRANT pg_monitor TO {self.user}",
-        )
+        self.ensure_owner()
+        for standby in self.standbys:
+            self.add_standby(standby)
+        self.wait_for_replica()
+
+    def ensure_owner(self) -> None:
+        """Create the owner role and give it the database (idempotent; upgrades a cluster its app role owned)."""
+        if self.admin_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{self.owner}'"):  # noqa: S608 - our names
+            self.admin_sql(f"ALTER ROLE {self.owner} LOGIN CREATEROLE PASSWORD '{self.owner_password}'")
+        else:
+            self.admin_sql(f"CREATE ROLE {self.owner} LOGIN CREATEROLE PASSWORD '{self.owner_password}'")
+        sql = f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{self.db}'"  # noqa: S608
+        found = self.admin_sql(sql)
+        if not found:
+            self.admin_sql(f"CREATE DATABASE {self.db} OWNER {self.owner}")
+        elif found[0][0] != self.owner:
+            self.admin_sql(f"ALTER DATABASE {self.db} OWNER TO {self.owner}")
+            self.admin_sql(f"REASSIGN OWNED BY {found[0][0]} TO {self.owner}", dbname=self.db)
+
+    def add_standby(self, standby: PgServer, source: PgServer | None = None) -> None:
+        """Clone a streaming standby of `source` (the primary) with pg_basebackup -R and start it."""
+        source = source or self.primary
         self.primary._run(
-            "pg_basebackup", "-D", str(self.replica.datadir), "-h", "127.0.0.1", "-p", str(self.primary.port),
+            "pg_basebackup", "-D", str(standby.datadir), "-h", "127.0.0.1", "-p", str(source.port),
             "-U", "postgres", "-R", "-X", "stream", "-c", "fast",
             env={"PGPASSWORD": self.admin_password},
         )  # fmt: skip
-        self.replica.datadir.chmod(0o700)
-        self.replica.start()
-        self.wait_for_replica()
+        standby.datadir.chmod(0o700)
+        standby.start()
 
     def start(self) -> None:
-        if not self.primary.running:
-            self.primary.start()
-        if not self.replica.running:
-            self.replica.start()
+        for server in (self.primary, *self.standbys):
+            if not server.running:
+                server.start()
 
     def stop(self) -> None:
-        self.replica.stop()
-        self.primary.stop()
+        for server in (*self.standbys, self.primary):
+            server.stop()
 
     def destroy(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     # --- SQL helpers for tests and tools ------------------------------------------------------------
-    def admin_sql(self, *statements: str, server: PgServer | None = None) -> list:
+    def admin_sql(self, *statements: str, server: PgServer | None = None, dbname: str = "postgres") -> list:
         """Run statements as the superuser (autocommit) and return the last result's rows."""
         import psycopg
 
-        with psycopg.connect(self.url(server or self.primary, admin=True), autocommit=True, connect_timeout=5) as c:
+        url = self.url(server or self.primary, admin=True).rpartition("/")[0] + f"/{dbname}"
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as c:
             rows: list = []
             for sql in statements:
                 cur = c.execute(sql)
@@ -255,19 +325,21 @@ class PgCluster:
     def resume_replay(self) -> None:
         self.admin_sql("SELECT pg_wal_replay_resume()", server=self.replica)
 
-    def wait_for_replica(self, timeout: float = 10.0) -> None:
-        """Block until the replica has replayed everything the primary has written so far."""
+    def wait_for_replica(self, timeout: float = 10.0, standbys: list[PgServer] | None = None) -> None:
+        """Block until the replicas have replayed everything the primary has written so far."""
         target = self.admin_sql("SELECT pg_current_wal_lsn()")[0][0]
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                rows = self.admin_sql(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn", server=self.replica)
-                if rows and rows[0][0]:
-                    return
-            except psycopg_errors():  # the replica may still be starting
-                time.sleep(0.1)
-            time.sleep(0.02)
-        raise TimeoutError(f"replica did not reach {target} within {timeout}s")
+        for standby in self.standbys if standbys is None else standbys:
+            while True:
+                try:
+                    rows = self.admin_sql(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn", server=standby)
+                    if rows and rows[0][0]:
+                        break
+                except psycopg_errors():  # the replica may still be starting
+                    time.sleep(0.1)
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{standby.datadir.name} did not reach {target} within {timeout}s")
+                time.sleep(0.02)
 
 
 class _ChildServer:
@@ -356,13 +428,24 @@ class MotoServer(_ChildServer):
 
 
 def local_app_env(pg: PgCluster | None, redis: RedisServer | None) -> dict:
-    """The app's environment for local servers: plain HTTP and no TLS to PostgreSQL (loopback only)."""
+    """The app's environment for local servers: its own role, plain HTTP, no TLS to PostgreSQL (loopback)."""
     env = {"HTTPS": "0", "DATABASE_SSLMODE": "disable"}
     if pg:
-        env |= {"DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": pg.replica_url}
+        replicas = ",".join(pg.url(standby) for standby in pg.standbys)
+        env |= {"DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": replicas, "DATABASE_APP_ROLE": pg.user}
     if redis:
         env["REDIS_URL"] = redis.url
     return env
+
+
+def local_owner_env(pg: PgCluster, *, replicas: bool = False) -> dict:
+    """What the one-off tasks (migrate, setup_db_roles) change in that environment: the owner's connection.
+
+    With `replicas`, the owner reads the replicas too (a test or bench harness running Django in-process).
+    """
+    replica_urls = ",".join(pg.url(standby, owner=True) for standby in pg.standbys) if replicas else ""
+    return {"DATABASE_URL": pg.owner_url, "DATABASE_REPLICA_URLS": replica_urls, "DATABASE_APP_ROLE": pg.user,
+            "DATABASE_APP_PASSWORD": pg.password}  # fmt: skip
 
 
 @dataclass

@@ -11,7 +11,13 @@ class ProjectConfig(AppConfig):
     verbose_name = "Project"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate, pre_migrate
+
         from project import checks  # noqa: F401 - registers the system checks
+        from project.db import bounds
+
+        pre_migrate.connect(bounds.before_migrate, dispatch_uid="project.db.bounds.before_migrate")
+        post_migrate.connect(bounds.after_migrate, dispatch_uid="project.db.bounds.after_migrate")
 
         _log_backends()
 

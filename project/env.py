@@ -106,8 +106,12 @@ SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 
 
 def database_config(name: str, url: str, *, conn_max_age: int, connect_timeout: int, tls: dict | None = None,
-                    secret_arn: str = "", iam_auth: bool = False) -> dict:  # fmt: skip
-    """Parse a postgres:// or sqlite:// URL into a Django DATABASES entry (TLS and credential sources added)."""
+                    secret_arn: str = "", iam_auth: bool = False, bounds: dict | None = None) -> dict:  # fmt: skip
+    """Parse a postgres:// or sqlite:// URL into a Django DATABASES entry (TLS, socket bounds, credentials).
+
+    `bounds` holds keepalives_idle/_interval/_count (seconds), tcp_user_timeout (ms) and statement_timeout /
+    lock_timeout (ms, sent as startup options: the fallback when the role does not set them; 0 = not sent).
+    """
     scheme = urlsplit(url).scheme
     if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
         raise ImproperlyConfigured(f"{name}: unsupported scheme {scheme!r} (use postgres:// or sqlite://)")
@@ -125,8 +129,21 @@ def database_config(name: str, url: str, *, conn_max_age: int, connect_timeout: 
         for key, value in (tls or {}).items():
             if value:
                 options[key] = value
+        _add_bounds(options, bounds or {})
         config["SECRET_ARN"], config["IAM_AUTH"] = secret_arn, iam_auth
     return config
+
+
+def _add_bounds(options: dict, bounds: dict) -> None:
+    """Add libpq keepalives and tcp_user_timeout (a vanished host) and server-side timeouts to OPTIONS."""
+    if any(bounds.get(key) for key in ("keepalives_idle", "keepalives_interval", "keepalives_count")):
+        options.setdefault("keepalives", 1)
+    for key in ("keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"):
+        if bounds.get(key):
+            options.setdefault(key, bounds[key])
+    server = [f"-c {key}={bounds[key]}" for key in ("statement_timeout", "lock_timeout") if bounds.get(key)]
+    if server and "options" not in options:
+        options["options"] = " ".join(server)
 
 
 def admin_url(raw: str) -> str:

@@ -113,6 +113,16 @@ DATABASE_SSLMODE = env_str("DATABASE_SSLMODE", "verify-full")
 if DATABASE_SSLMODE not in SSLMODES:
     raise ImproperlyConfigured(f"DATABASE_SSLMODE={DATABASE_SSLMODE!r} is not one of {sorted(SSLMODES)}")
 DATABASE_SSLROOTCERT = env_str("DATABASE_SSLROOTCERT", str(BASE_DIR / "certs" / "rds-global-bundle.pem"))
+# Bounded sockets (README "Connections"): keepalives and tcp_user_timeout end a connection to a host that
+# vanished; statement/lock timeouts (ms) are set on the app role by setup_db_roles, and sent as a fallback.
+DATABASE_BOUNDS = {
+    "keepalives_idle": env_int("DATABASE_KEEPALIVES_IDLE", 10, minimum=1),
+    "keepalives_interval": env_int("DATABASE_KEEPALIVES_INTERVAL", 5, minimum=1),
+    "keepalives_count": env_int("DATABASE_KEEPALIVES_COUNT", 3, minimum=1),
+    "tcp_user_timeout": int(env_float("DATABASE_TCP_USER_TIMEOUT", 15.0) * 1000),
+    "statement_timeout": int(env_float("DATABASE_STATEMENT_TIMEOUT", 5.0) * 1000),
+    "lock_timeout": int(env_float("DATABASE_LOCK_TIMEOUT", 3.0) * 1000),
+}
 _db = {
     "conn_max_age": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
     "connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1, maximum=60),
@@ -122,7 +132,14 @@ _db = {
     },
     "secret_arn": DATABASE_SECRET_ARN,
     "iam_auth": DATABASE_IAM_AUTH,
+    "bounds": DATABASE_BOUNDS,
 }
+# Client-side deadline of every wait on a database (project/db/bounds.py): ends waits on a server that is
+# frozen but still acknowledges TCP, which nothing above notices. Longer than statement_timeout.
+DATABASE_CLIENT_TIMEOUT = env_float("DATABASE_CLIENT_TIMEOUT", 6.0, minimum=0.1)
+# Threads of one process that may wait on one database at once: one gunicorn thread always stays free.
+DATABASE_BULKHEAD = max(1, env_int("GUNICORN_THREADS", 4, minimum=1) - 1)
+DATABASE_APP_ROLE = env_str("DATABASE_APP_ROLE", "signup_app")  # created by `manage.py setup_db_roles`
 if LOCAL_MODE:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}}
 else:

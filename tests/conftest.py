@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from devenv.servers import AppServer, MissingBinary, MotoServer, PgCluster, RedisServer, local_app_env
+from devenv.servers import AppServer, MissingBinary, MotoServer, PgCluster, RedisServer, local_app_env, local_owner_env
 
 CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output"  # screenshots, kept after the run
@@ -48,12 +48,18 @@ class Services:
             raise pytest.UsageError("CI=true but services are missing: " + "; ".join(self.missing.values()))
 
     def environ(self) -> dict[str, str]:
+        """The app's environment (its own DML-only role): what the gunicorn servers of the tests get."""
         env = {"SECRET_KEY": self.secret_key, "STATIC_ROOT": str(self.root / "static"), "LOG_LEVEL": "INFO",
                "DATABASE_REPLICA_URLS": "", "REDIS_URL": ""}  # fmt: skip
         env |= local_app_env(self.pg, self.redis)
         if not self.pg:
             env["DATABASE_URL"] = f"sqlite:///{self.root / 'db.sqlite3'}"
         return env
+
+    def test_process_environ(self) -> dict[str, str]:
+        """This process migrates and empties tables between tests: it connects as the owner, to every server."""
+        env = self.environ()
+        return env | local_owner_env(self.pg, replicas=True) if self.pg else env
 
     def stop(self) -> None:
         if self.redis:
@@ -68,7 +74,7 @@ SERVICES = Services()
 
 def pytest_configure(config):
     SERVICES.start()
-    os.environ.update(SERVICES.environ())
+    os.environ.update(SERVICES.test_process_environ())
     os.environ["DJANGO_SETTINGS_MODULE"] = "project.settings"
     import django
 
@@ -109,11 +115,13 @@ def moto_server():
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_blocker):
-    """Migrate the throwaway primary once and collect static files (the manifest storage needs them)."""
+    """Migrate the throwaway primary once (as the owner), make the app's role, collect static files."""
     from django.core.management import call_command
 
     with django_db_blocker.unblock():
         call_command("migrate", verbosity=0)
+        if SERVICES.pg:
+            call_command("setup_db_roles", verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         if SERVICES.pg:
             SERVICES.pg.wait_for_replica()

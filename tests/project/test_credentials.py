@@ -146,7 +146,7 @@ def tls_cluster(django_db_blocker):
 
 
 def _connect(cluster: PgCluster, host: str, ca: Path, mode: str = "verify-full") -> psycopg.Connection:
-    url = cluster.primary_url.replace("127.0.0.1", host)
+    url = cluster.owner_url.replace("127.0.0.1", host)
     config = database_config("DATABASE_URL", url, conn_max_age=0, connect_timeout=3,
                              tls={"sslmode": mode, "sslrootcert": str(ca)})  # fmt: skip
     wrapper = _wrapper(config)

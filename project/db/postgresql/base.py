@@ -1,4 +1,7 @@
-"""Django's PostgreSQL backend plus credentials from Secrets Manager or RDS IAM tokens.
+"""Django's PostgreSQL backend plus bounded waits and credentials from Secrets Manager or RDS IAM tokens.
+
+Every connection is a project.db.bounds.BoundedConnection: its waits end at the client-side deadline and
+go through its database's breaker and bulkhead (see bounds.py); connecting goes through them too.
 
 DATABASES entries may carry SECRET_ARN (a Secrets Manager secret holding username/password, and optionally
 host/port/dbname) and IAM_AUTH (use an RDS IAM token as the password). When PostgreSQL rejects a password
@@ -13,6 +16,7 @@ import psycopg
 from django.db.backends.postgresql import base
 
 from project.aws import credentials
+from project.db import bounds
 
 logger = logging.getLogger("project.db")
 
@@ -21,7 +25,18 @@ def _is_auth_failure(exc: Exception) -> bool:
     return getattr(exc, "sqlstate", None) == "28P01" or "password authentication failed" in str(exc)
 
 
+class _Driver:
+    """psycopg, except that connect() makes BoundedConnections (Django reaches the driver as self.Database)."""
+
+    connect = staticmethod(bounds.BoundedConnection.connect)
+
+    def __getattr__(self, name: str):
+        return getattr(psycopg, name)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    Database = _Driver()
+
     def get_connection_params(self) -> dict:
         params = super().get_connection_params()
         arn = self.settings_dict.get("SECRET_ARN")
@@ -32,6 +47,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return params
 
     def get_new_connection(self, conn_params: dict):
+        breaker = bounds.of(self.alias)
+        probe = breaker.admit()
+        try:
+            with breaker.slot(bounds.wait_limit()):
+                connection = self._connect(conn_params)
+        except psycopg.errors.ConnectionTimeout:
+            breaker.hung(probe, f"no connection within {conn_params.get('connect_timeout')} s")
+            raise
+        except BaseException:
+            breaker.released(probe)
+            raise
+        breaker.succeeded(probe)
+        connection.bounds = breaker
+        return connection
+
+    def _connect(self, conn_params: dict):
         try:
             return super().get_new_connection(conn_params)
         except psycopg.OperationalError as exc:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, InterfaceError, OperationalError, connections
 
 from project.db import counters, state
-from project.db.monitor import lsn_to_int, monitor, replica_aliases
+from project.db.monitor import PRIMARY_SQL, lsn_to_int, monitor, replica_aliases
 
 logger = logging.getLogger("project.db")
 
@@ -21,9 +21,11 @@ RETRYABLE_METHODS = {"GET", "HEAD", "OPTIONS"}
 class RoutingMiddleware:
     """Scope routing state per request; after a write remember the primary's WAL position in a cookie.
 
-    Also retries a GET/HEAD whose view failed on a replica, once, on the primary (the replica is marked
-    down first), so a dying replica never shows anyone an error. Place it directly below
-    DatabaseUnavailableMiddleware so this retry is tried before the 503 page.
+    A GET/HEAD whose database work failed on a replica (the connection that raised is the replica's, not
+    the primary's) marks that replica down and runs again, once, with every read on the primary: through
+    the whole stack below this middleware, so its response is rendered and processed like any other.
+    Place it directly below DatabaseUnavailableMiddleware, which turns the first failure into the 503
+    page that the second run replaces.
     """
 
     def __init__(self, get_response):
@@ -33,10 +35,16 @@ class RoutingMiddleware:
         if not replica_aliases():
             return self.get_response(request)
         monitor.ensure_running()
-        token = state.begin_request(min_lsn=_client_position(request))
+        timeline, position = _client_position(request)
+        token = state.begin_request(min_lsn=position, min_timeline=timeline)
         try:
             response = self.get_response(request)
-            if state.current().wrote:
+            current = state.current()
+            if current.retry:
+                counters.incr("retries")
+                with state.use_primary():
+                    response = self.get_response(request)
+            if current.wrote:
                 _remember_position(request, response)
             return response
         finally:
@@ -44,53 +52,57 @@ class RoutingMiddleware:
 
     def process_exception(self, request, exception):
         current = state.current()
-        alias = current.read_alias
+        alias = _failed_replica(current.read_alias)
         if (
             not isinstance(exception, (OperationalError, InterfaceError))
             or request.method not in RETRYABLE_METHODS
-            or current.retried
-            or alias in (None, DEFAULT_DB_ALIAS)
-            or request.resolver_match is None
+            or current.retry
+            or alias is None
         ):
             return None
-        current.retried = True
+        current.retry = True
         monitor.mark_down(alias, exception)
+        connection = connections[alias]
         with contextlib.suppress(DatabaseError):
-            connections[alias].close()
-        counters.incr("retries")
-        logger.warning("%s %s failed on %s; retrying on the primary", request.method, request.path, alias)
-        match = request.resolver_match
-        try:
-            with state.use_primary():
-                return match.func(request, *match.args, **match.kwargs)
-        except (OperationalError, InterfaceError):
-            return None  # the primary failed too: the 503 page handles the original error
+            connection.close()
+        connection.errors_occurred = False  # handled: a later failure elsewhere is not blamed on it
+        logger.warning("%s %s failed on %s; running it again on the primary", request.method, request.path, alias)
+        return None  # the 503 page answers now; __call__ replaces it with the run on the primary
+
+
+def _failed_replica(alias: str | None) -> str | None:
+    """Return the replica whose connection raised during this request, unless the primary's failed too."""
+    if alias in (None, DEFAULT_DB_ALIAS) or connections[DEFAULT_DB_ALIAS].errors_occurred:
+        return None
+    return alias if connections[alias].errors_occurred else None
 
 
 def _cookie_name() -> str:
     return settings.ROUTER_COOKIE_NAME
 
 
-def _client_position(request) -> int:
+def _client_position(request) -> tuple[int, int]:
+    """Return (timeline, WAL position) from the client's signed cookie; (0, 0) when it has none."""
     raw = request.get_signed_cookie(_cookie_name(), default="", salt=COOKIE_SALT, max_age=COOKIE_MAX_AGE)
+    timeline, _, position = raw.rpartition("/")  # "timeline/position"; a plain position from before timelines
     try:
-        return int(raw) if raw else 0
+        return int(timeline or 0), int(position or 0)
     except ValueError:
-        return 0
+        return 0, 0
 
 
 def _remember_position(request, response) -> None:
-    """Store the primary's WAL position after this request's writes, so later reads can wait for it."""
+    """Store the primary's timeline and WAL position after this request's writes, so later reads can wait for it."""
     primary = connections[DEFAULT_DB_ALIAS]
     if primary.vendor != "postgresql" or primary.in_atomic_block or primary.connection is None:
         return
     try:
         with primary.cursor() as cursor:
-            cursor.execute("SELECT pg_current_wal_lsn()::text")
-            position = lsn_to_int(cursor.fetchone()[0])
+            cursor.execute(PRIMARY_SQL)
+            lsn, timeline = cursor.fetchone()
     except DatabaseError:
         return  # the write failed with the primary; nothing to wait for
     response.set_signed_cookie(
-        _cookie_name(), str(position), salt=COOKIE_SALT, max_age=COOKIE_MAX_AGE,
+        _cookie_name(), f"{timeline}/{lsn_to_int(lsn)}", salt=COOKIE_SALT, max_age=COOKIE_MAX_AGE,
         httponly=True, samesite="Lax", secure=settings.HTTPS or request.is_secure(),
     )  # fmt: skip

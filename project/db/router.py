@@ -6,8 +6,9 @@ A read goes to the primary when
 - the primary connection is inside ``transaction.atomic()`` (a replica cannot see the open transaction),
 - the current request has already written (read-your-writes within a request),
 - no replica is eligible: each is down (circuit breaker), lagging past REPLICA_MAX_LAG, not sampled
-  recently, or has not replayed the WAL position this client last wrote (read-your-writes across
-  requests and app instances, from the signed cookie set by RoutingMiddleware).
+  recently, on another timeline than the primary (a sibling left behind by a promotion), or has not
+  replayed the WAL position this client last wrote, on the timeline it was written on (read-your-writes
+  across requests and app instances, from the signed cookie set by RoutingMiddleware).
 Otherwise it goes to an eligible replica chosen at random (by REPLICA_WEIGHTS), once per request.
 """
 
@@ -46,20 +47,22 @@ def _read_alias() -> str:
     if state.primary_forced() or current.wrote or connections[DEFAULT_DB_ALIAS].in_atomic_block:
         return DEFAULT_DB_ALIAS
     chosen = current.read_alias
-    if chosen is not None and (chosen == DEFAULT_DB_ALIAS or not monitor.eligible(chosen, current.min_lsn)):
+    if chosen is not None and (
+        chosen == DEFAULT_DB_ALIAS or not monitor.eligible(chosen, current.min_lsn, min_timeline=current.min_timeline)
+    ):
         return chosen
-    current.read_alias = _choose_replica(current.min_lsn)
+    current.read_alias = _choose_replica(current.min_lsn, current.min_timeline)
     return current.read_alias
 
 
-def _choose_replica(min_lsn: int) -> str:
+def _choose_replica(min_lsn: int, min_timeline: int = 0) -> str:
     replicas = replica_aliases()
     if not replicas:
         return DEFAULT_DB_ALIAS
     monitor.ensure_running()
     eligible, reasons = [], []
     for alias in replicas:
-        reason = monitor.eligible(alias, min_lsn)
+        reason = monitor.eligible(alias, min_lsn, min_timeline=min_timeline)
         if reason:
             reasons.append(reason)
         else:
@@ -71,7 +74,7 @@ def _choose_replica(min_lsn: int) -> str:
     behind = [alias for alias, reason in zip(replicas, reasons, strict=True) if reason == "behind_client"]
     if behind:
         alias = random.choice(behind)
-        if monitor.caught_up(alias, min_lsn):
+        if monitor.caught_up(alias, min_lsn, min_timeline):
             counters.incr("caught_up")
             return alias
     # Every replica is out: say why (the client's own pin counts apart from replica trouble).

@@ -10,14 +10,16 @@ from dataclasses import dataclass
 
 @dataclass
 class RequestState:
-    # WAL position this client must see (from its signed cookie): replicas behind it may not serve it.
+    # WAL position this client must see, and its timeline (from its signed cookie; 0: any): replicas
+    # behind it, or on another timeline, may not serve it.
     min_lsn: int = 0
+    min_timeline: int = 0
     # Set once this request has written: its later reads must see that write, so they use the primary.
     wrote: bool = False
     # The database chosen for this request's reads, decided once so one page never mixes two snapshots.
     read_alias: str | None = None
-    # A GET that failed on a replica is retried once on the primary.
-    retried: bool = False
+    # A GET that failed on a replica is run again, once, on the primary (RoutingMiddleware).
+    retry: bool = False
 
 
 _request: ContextVar[RequestState | None] = ContextVar("db_request_state", default=None)
@@ -33,9 +35,9 @@ def current() -> RequestState:
     return state
 
 
-def begin_request(min_lsn: int = 0) -> Token:
+def begin_request(min_lsn: int = 0, min_timeline: int = 0) -> Token:
     """Start a fresh routing scope for one request."""
-    return _request.set(RequestState(min_lsn=min_lsn))
+    return _request.set(RequestState(min_lsn=min_lsn, min_timeline=min_timeline))
 
 
 def end_request(token: Token) -> None:

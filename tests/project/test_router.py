@@ -134,13 +134,14 @@ def test_a_writer_reads_the_replica_as_soon_as_it_has_replayed_without_waiting_f
     writer = Client()
     assert writer.post("/signup/", PERSON).status_code == 302
     pg.wait_for_replica()  # replayed; the monitor's only sample is from before the write
-    position = int(writer.cookies["db_position"].value.split(":")[0])
-    assert monitor.eligible("replica1", position) == "behind_client"
+    timeline, position = map(int, writer.cookies["db_position"].value.split(":")[0].split("/"))
+    assert timeline == monitor.primary_timeline() == 1
+    assert monitor.eligible("replica1", position, min_timeline=timeline) == "behind_client"
     status, alias = _served_by(writer)
     assert (status, alias) == (200, "replica1")  # one quick question to the replica instead of the primary
     assert "Dorothy Vaughan" in writer.get("/signup/thanks/").content.decode()
     assert counters.snapshot()["caught_up"] >= 1
-    assert monitor.eligible("replica1", position) == ""  # the answer raised its known position
+    assert monitor.eligible("replica1", position, min_timeline=timeline) == ""  # the answer raised its position
 
 
 def test_a_lagging_replica_serves_nobody_until_it_catches_up(reader, paused_replica, settings):
@@ -253,3 +254,29 @@ def test_showing_the_signup_form_pins_nobody_to_the_primary(routing):
     response = Client().get("/signup/")  # checks the primary is up, without counting as a write
     assert response.status_code == 200
     assert "db_position" not in response.cookies
+
+
+@pytest.mark.urls("tests.project.retry_urls")
+def test_a_get_failing_on_a_replica_while_its_template_renders_is_rendered_from_the_primary(reader, pg):
+    browser = reader()
+    assert _served_by(browser, "/test/lazy-list/") == (200, "replica1")  # opens this thread's replica connection
+    pg.replica.stop("immediate")
+    try:
+        response = browser.get("/test/lazy-list/")  # the replica query runs in TemplateResponse.render()
+        assert response.status_code == 200
+        assert "<li>Dorothy Vaughan</li>" in response.content.decode()
+        assert counters.snapshot()["retries"] == 1
+        assert monitor.describe()["replica1"]["breaker"] == "open"
+    finally:
+        pg.replica.start()
+        pg.wait_for_replica()
+
+
+@pytest.mark.urls("tests.project.retry_urls")
+def test_a_get_whose_primary_query_fails_marks_no_replica_down_and_is_not_retried(reader):
+    browser = reader()
+    response = browser.get("/test/primary-dies/")
+    assert response.status_code == 503  # the friendly page: the primary failed, a retry there cannot help
+    assert counters.snapshot()["retries"] == 0
+    assert counters.snapshot()["marked_down"] == {}
+    assert monitor.describe()["replica1"]["breaker"] == "closed"

@@ -10,8 +10,9 @@ never trips keepalives, tcp_user_timeout or statement_timeout: only the client c
   BACKOFF_FIRST up to BACKOFF_MAX seconds) every wait and connect on it fails at once with CircuitOpen;
   then one caller probes (half-open) while the others still fail fast; any answer closes it.
 - Bulkhead: at most settings.DATABASE_BULKHEAD threads of a process wait on one database at once
-  (gunicorn threads - 1); another caller waits BULKHEAD_WAIT for a slot, then fails. A hung database
-  never holds every thread, so /health keeps answering.
+  (gunicorn threads - 1). Another caller fails at once when the oldest of those waits is older than
+  SLOW_WAIT (the database looks hung), else waits BULKHEAD_WAIT for a slot, then fails. A hung database
+  never holds every thread, and the free one answers in milliseconds, so /health keeps answering.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ logger = logging.getLogger("project.db")
 BACKOFF_FIRST = 1.0  # seconds the breaker stays open after the first hang
 BACKOFF_MAX = 8.0  # longest back-off: a database that wakes is used again within this
 BULKHEAD_WAIT = 0.5  # seconds a caller waits for a free slot before failing
+SLOW_WAIT = 1.0  # a full bulkhead whose oldest wait is older than this fails callers at once
 
 _UNSET = object()
 _limit: ContextVar = ContextVar("db_wait_limit", default=_UNSET)
@@ -72,6 +74,7 @@ class Bounds:
         self.alias = alias
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(settings.DATABASE_BULKHEAD)
+        self._waits: dict[object, float] = {}  # monotonic start of every wait holding a slot
         self.failures = 0
         self.open_until = 0.0
         self._probing = False
@@ -122,11 +125,22 @@ class Bounds:
     @contextmanager
     def slot(self, limit: float | None) -> Iterator[None]:
         """Hold one of the bulkhead's slots while waiting on the database."""
-        if not self._slots.acquire(timeout=BULKHEAD_WAIT if limit is None else min(BULKHEAD_WAIT, limit)):
-            raise CircuitOpen(f"database {self.alias}: {settings.DATABASE_BULKHEAD} threads already wait on it")
+        if not self._slots.acquire(blocking=False):
+            with self._lock:
+                oldest = min(self._waits.values(), default=time.monotonic())
+            full = f"database {self.alias}: {settings.DATABASE_BULKHEAD} threads already wait on it"
+            if time.monotonic() - oldest > SLOW_WAIT:
+                raise CircuitOpen(f"{full}, one for {time.monotonic() - oldest:.1f} s")
+            if not self._slots.acquire(timeout=BULKHEAD_WAIT if limit is None else min(BULKHEAD_WAIT, limit)):
+                raise CircuitOpen(full)
+        token = object()
+        with self._lock:
+            self._waits[token] = time.monotonic()
         try:
             yield
         finally:
+            with self._lock:
+                del self._waits[token]
             self._slots.release()
 
 

@@ -5,23 +5,18 @@ Each test runs on its own throwaway cluster (the session's stays untouched) and 
 
 import json
 import os
-import shutil
 import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from devenv.servers import BASE_DIR, AppServer, PgCluster, local_app_env, local_owner_env
+from devenv.servers import AppServer
 from project.db import bounds
-from tests.conftest import SERVICES
 from tests.helpers import Browser
+from tests.project.clusters import destroy_cluster, make_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -29,37 +24,11 @@ READY_TOKEN = "test-ready-token-" + "x" * 20
 FAST_ROUTING = {"REPLICA_CHECK_INTERVAL": "0.2", "REPLICA_RETRY_SECONDS": "1", "REPLICA_MAX_LAG": "60"}
 
 
-def _manage(env: dict, *args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env={**os.environ, **env}, check=True,
-                   capture_output=True)  # fmt: skip
-
-
-def _make_cluster(replicas: int = 1) -> tuple[PgCluster, dict]:
-    """A migrated cluster with the app's role; return it and the app's environment for it."""
-    root = Path(tempfile.mkdtemp(prefix="signup-bounds-"))
-    root.chmod(0o755)
-    pg = PgCluster(root / "pg", replicas=replicas)
-    pg.create()
-    env = {**SERVICES.environ(), **local_app_env(pg, SERVICES.redis)}
-    _manage({**env, **local_owner_env(pg)}, "migrate", "--noinput")
-    _manage({**env, **local_owner_env(pg)}, "setup_db_roles")
-    pg.wait_for_replica()
-    return pg, env
-
-
-def _destroy(pg: PgCluster) -> None:
-    for server in (pg.primary, *pg.standbys):
-        if server.running:
-            server.thaw()  # a frozen server cannot stop
-    pg.destroy()
-    shutil.rmtree(pg.root.parent, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def cluster(django_db_setup):
-    pg, env = _make_cluster(replicas=2)
+    pg, env = make_cluster(replicas=2)
     yield pg, env
-    _destroy(pg)
+    destroy_cluster(pg)
 
 
 @pytest.fixture

@@ -1,21 +1,24 @@
 """Routing drills through gunicorn: a replica killed under load, and two app instances behind one ALB."""
 
 import json
+import shutil
 import threading
 import time
 
 import pytest
 
 from devenv.servers import AppServer
+from project.db.monitor import PRIMARY_SQL, lsn_to_int
 from tests.conftest import SERVICES
 from tests.helpers import Browser
+from tests.project.clusters import destroy_cluster, make_cluster
 
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.slow]
 
 RETRY_SECONDS = 2.0
 CHECK_INTERVAL = 0.2
 ROUTING_ENV = {"REPLICA_CHECK_INTERVAL": str(CHECK_INTERVAL), "REPLICA_RETRY_SECONDS": str(RETRY_SECONDS),
-               "REPLICA_MAX_LAG": "60"}  # fmt: skip
+               "REPLICA_MAX_LAG": "60", "READY_TOKEN": "drill-ready-token-" + "x" * 20}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +38,12 @@ def second_app(django_db_setup):
     server.stop()
 
 
+READY_TOKEN = "drill-ready-token-" + "x" * 20  # /ready's detail needs it once READY_TOKEN exists (edge branch)
+
+
 def _routing(app) -> dict:
-    return json.loads(Browser(app.url).get("/ready").body)["routing"]
+    reply = Browser(app.url, headers={"Authorization": f"Bearer {READY_TOKEN}"}).get("/ready")
+    return json.loads(reply.body)["routing"]
 
 
 def _replica_reads(app) -> int:
@@ -119,3 +126,65 @@ def test_write_through_one_instance_is_read_back_through_another_while_replay_is
         if cookie.name == "signup_thanks":
             stranger.jar.set_cookie(cookie)
     assert stranger.get("/signup/thanks/").url.endswith("/signup/")
+
+
+@pytest.fixture
+def promoted():
+    """Primary P with standbys A and B; B streams WAL that A never gets; P stops and A is promoted (timeline 2).
+
+    B is left on timeline 1 at a higher LSN than A: its positions compare as "ahead" of every write on A.
+    """
+    pg, env = make_cluster(replicas=2)
+    a, b = pg.standbys
+    try:
+        a.stop()
+        pg.admin_sql("CREATE TABLE IF NOT EXISTS lost_on_failover (id int)", "SELECT pg_switch_wal()")
+        pg.wait_for_replica(standbys=[b])
+        pg.primary.stop()
+        a.start()
+        a.promote()
+        yield pg, env
+    finally:
+        destroy_cluster(pg)
+
+
+def _position(pg, server) -> tuple[int, int]:
+    """(timeline, LSN) of a primary, as the router samples it."""
+    lsn, timeline = pg.admin_sql(PRIMARY_SQL, server=server)[0]
+    return timeline, lsn_to_int(lsn)
+
+
+def test_after_a_promotion_a_sibling_on_the_old_timeline_serves_nobody_until_it_follows_the_new_one(promoted):
+    pg, env = promoted
+    a, b = pg.standbys
+    checkpoint_tl = pg.admin_sql("SELECT timeline_id FROM pg_control_checkpoint()", server=a)[0][0]
+    print(f"right after promotion: pg_walfile_name says timeline {_position(pg, a)[0]}, "
+          f"pg_control_checkpoint() still says {checkpoint_tl}")  # fmt: skip
+    app = AppServer(env={**env, **ROUTING_ENV, "DATABASE_URL": pg.url(a), "DATABASE_REPLICA_URLS": pg.url(b),
+                         "READY_TOKEN": READY_TOKEN}, workers=1, threads=4)  # fmt: skip
+    app.start()
+    try:
+        writer = Browser(app.url)
+        assert writer.post_form("/signup/", {"full_name": "Katherine Johnson", "email": "kj@example.com"}).status == 200
+        timeline, written = _position(pg, a)
+        (b_replay,) = pg.admin_sql("SELECT pg_last_wal_replay_lsn()::text", server=b)[0]
+        assert timeline == 2 and lsn_to_int(b_replay) > written  # by LSN alone, B "has" this write
+        routing = _routing(app)
+        assert routing["replicas"]["replica1"]["reason"] == "timeline"
+        assert routing["replicas"]["replica1"]["timeline"] == 1
+        for _ in range(10):  # the writer reads its row back: never from B, which lacks it
+            reply = writer.get("/signup/thanks/")
+            assert reply.status == 200 and "Thank you, Katherine Johnson" in reply.body
+        reads_on_b = _routing(app)["counters"]["reads"].get("replica1", 0)
+        assert reads_on_b == 0
+        # B re-cloned from the new primary follows timeline 2: it serves again, the writer included.
+        b.stop()
+        shutil.rmtree(b.datadir)
+        pg.add_standby(b, source=a)
+        _wait_until_serving(app, timeout=20)
+        assert _routing(app)["replicas"]["replica1"]["timeline"] == 2
+        reply = writer.get("/signup/thanks/")
+        assert reply.status == 200 and "Thank you, Katherine Johnson" in reply.body
+        assert _routing(app)["counters"]["reads"].get("replica1", 0) > reads_on_b
+    finally:
+        app.stop()

@@ -1,8 +1,10 @@
 """Indexes for the staff list at a million rows: trigram search on name/email, filters read in list order.
 
 Built with CREATE INDEX CONCURRENTLY on PostgreSQL, so a live table keeps taking signups meanwhile
-(hence atomic = False). On SQLite (local mode) the B-tree indexes are plain ones and the trigram
-indexes, a PostgreSQL feature, are left out.
+(hence atomic = False). A concurrent build that fails (lock_timeout, a cancelled deploy) leaves an
+INVALID index behind that IF NOT EXISTS would keep: each build first drops an invalid index of its name,
+and skips one a previous run finished. On SQLite (local mode) the B-tree indexes are plain ones and the
+trigram indexes, a PostgreSQL feature, are left out.
 """
 
 import django.utils.timezone
@@ -36,16 +38,51 @@ class OnPostgres:
             self.fallback.database_backwards(self, app_label, schema_editor, from_state, to_state)
 
 
+def _drop_if_invalid(schema_editor, name: str) -> bool:
+    """Drop index `name` if a failed concurrent build left it INVALID; return whether a valid one exists."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE c.relname = %s AND pg_table_is_visible(c.oid)",
+            [name],
+        )
+        row = cursor.fetchone()
+    if row is not None and not row[0]:
+        schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+        return False
+    return row is not None
+
+
 class AddIndexConcurrently(OnPostgres, pg_operations.AddIndexConcurrently):
     fallback = AddIndex
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql" and _drop_if_invalid(schema_editor, self.index.name):
+            return  # built by an earlier, interrupted run of this migration
+        super().database_forwards(app_label, schema_editor, from_state, to_state)
 
 
 class RemoveIndexConcurrently(OnPostgres, pg_operations.RemoveIndexConcurrently):
     fallback = RemoveIndex
 
 
-class PostgresSQL(OnPostgres, migrations.RunSQL):
+class CreateIndexSQL(OnPostgres, migrations.RunSQL):
+    """CREATE INDEX CONCURRENTLY IF NOT EXISTS `index_name`, after dropping an invalid one of that name."""
+
     fallback = None
+
+    def __init__(self, index_name: str, *args, **kwargs) -> None:
+        self.index_name = index_name
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, args, kwargs = super().deconstruct()
+        return name, [self.index_name, *args], kwargs
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            _drop_if_invalid(schema_editor, self.index_name)
+        super().database_forwards(app_label, schema_editor, from_state, to_state)
 
 
 class Migration(migrations.Migration):
@@ -59,7 +96,8 @@ class Migration(migrations.Migration):
         # pg_trgm is a trusted extension (PostgreSQL 13+): the database owner may create it, RDS included.
         pg_operations.TrigramExtension(),
         *(
-            PostgresSQL(
+            CreateIndexSQL(
+                name,
                 f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "users_signup" '
                 f'USING gin ((UPPER("{column}"::text)) gin_trgm_ops)',
                 reverse_sql=f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"',

@@ -2,8 +2,8 @@
 
 Run by the database owner (the migration task, right after `migrate`); idempotent. The role
 (DATABASE_APP_ROLE, default signup_app) may log in, read and write the rows of every table in the schema
-(now and, by default privileges, every table later migrations create) and use their sequences; it owns
-nothing, so it cannot create, alter, drop or truncate. statement_timeout and lock_timeout are set on the
+(now and, by default privileges, every table later migrations create; django_migrations read-only) and
+use their sequences; it owns nothing, so it cannot create, alter, drop or truncate. statement_timeout and lock_timeout are set on the
 role. It joins pg_monitor (the ops dashboard reads pg_stat_activity and pg_stat_wal_receiver) and, on RDS,
 rds_iam (IAM auth tokens). Its password comes from DATABASE_APP_PASSWORD; without one it has none (IAM).
 """
@@ -53,6 +53,8 @@ class Command(BaseCommand):
             cursor.execute(f"GRANT USAGE ON SCHEMA {schema} TO {name}")
             cursor.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {name}")
             cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {name}")
+            # Which migrations ran is the owner's business: the app may only read it.
+            cursor.execute(f"REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON django_migrations FROM {name}")
             # Tables and sequences later migrations create (as this owner) get the same grants.
             cursor.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} "
                            f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {name}")  # fmt: skip

@@ -3,9 +3,10 @@
 Run by the database owner (the migration task, right after `migrate`); idempotent. The role
 (DATABASE_APP_ROLE, default signup_app) may log in, read and write the rows of every table in the schema
 (now and, by default privileges, every table later migrations create; django_migrations read-only) and
-use their sequences; it owns nothing, so it cannot create, alter, drop or truncate. statement_timeout and lock_timeout are set on the
-role. It joins pg_monitor (the ops dashboard reads pg_stat_activity and pg_stat_wal_receiver) and, on RDS,
-rds_iam (IAM auth tokens). Its password comes from DATABASE_APP_PASSWORD; without one it has none (IAM).
+use their sequences; it owns nothing, so it cannot create, alter, drop or truncate. statement_timeout and
+lock_timeout are set on the role. It joins pg_monitor (the ops dashboard reads pg_stat_activity, the
+router pg_stat_wal_receiver) and, on RDS, rds_iam (IAM auth tokens). Its password comes from
+DATABASE_APP_PASSWORD; without one it has none (IAM auth).
 """
 
 from __future__ import annotations

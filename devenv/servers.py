@@ -204,7 +204,7 @@ class PgCluster:
         self.owner_password = self.owner_password or secrets.token_urlsafe(18)
         self.admin_password = self.admin_password or secrets.token_urlsafe(18)
         self.primary = PgServer(self.root / "primary", self.ports[0], bindir)
-        names = ["replica"] + [f"replica{i}" for i in range(2, wanted)]
+        names = ["replica", *(f"replica{i}" for i in range(2, wanted))][: self.replicas]
         self.standbys = [
             PgServer(self.root / name, port, bindir) for name, port in zip(names, self.ports[1:], strict=True)
         ]

@@ -274,6 +274,7 @@ class PgCluster:
             self.admin_sql(f"ALTER ROLE {self.owner} LOGIN CREATEROLE PASSWORD '{self.owner_password}'")
         else:
             self.admin_sql(f"CREATE ROLE {self.owner} LOGIN CREATEROLE PASSWORD '{self.owner_password}'")
+        self.admin_sql(f"GRANT pg_monitor TO {self.owner}")  # like RDS's master user (rds_superuser)
         sql = f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{self.db}'"  # noqa: S608
         found = self.admin_sql(sql)
         if not found:

@@ -32,3 +32,38 @@ def test_a_failing_server_tool_says_what_it_printed(tmp_path):
         cluster.primary._run("pg_ctl", "start", "-D", str(tmp_path / "no-such-cluster"))
     assert "pg_ctl exited with" in str(failure.value)
     assert "no-such-cluster" in str(failure.value)  # pg_ctl's own complaint, not just an exit code
+
+
+@pytest.fixture
+def lone_primary():
+    root = Path(tempfile.mkdtemp(prefix="signup-devenv-"))
+    root.chmod(0o755)
+    cluster = PgCluster(root / "pg", replicas=0)
+    cluster.create()
+    yield cluster
+    cluster.destroy()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_cluster_its_app_role_owned_is_handed_to_the_owner_role(lone_primary):
+    pg = lone_primary  # made before the owner/app split: role "app" owned the database and its tables
+    pg.admin_sql("CREATE ROLE app LOGIN", f"ALTER DATABASE {pg.db} OWNER TO app")
+    pg.admin_sql("SET ROLE app", "CREATE TABLE users_signup (id int)", dbname=pg.db)
+    pg.ensure_owner()
+    pg.ensure_owner()  # idempotent
+    assert pg.admin_sql(f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{pg.db}'") == [(pg.owner,)]
+    assert pg.admin_sql("SELECT tableowner FROM pg_tables WHERE tablename = 'users_signup'", dbname=pg.db) == [
+        (pg.owner,)
+    ]
+
+
+def test_freeze_stops_every_process_of_the_server_and_thaw_resumes_them(lone_primary):
+    pids = lone_primary.primary.pids()
+    assert len(pids) >= 4  # postmaster, checkpointer, background writer, walwriter, ...
+    lone_primary.primary.freeze()
+    try:
+        states = {Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] for pid in pids}
+        assert states == {"T"}  # stopped
+    finally:
+        lone_primary.primary.thaw()
+    assert lone_primary.admin_sql("SELECT 1") == [(1,)]

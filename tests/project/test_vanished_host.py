@@ -77,7 +77,7 @@ def _connect(cluster: PgCluster, **options) -> psycopg.Connection:
 
 @pytest.fixture
 def link_down(vanishing):
-    cluster, ns, ns_link = vanishing
+    _, ns, ns_link = vanishing
     yield lambda: _ip("netns", "exec", ns, "ip", "link", "set", ns_link, "down")
     _ip("netns", "exec", ns, "ip", "link", "set", ns_link, "up")
 

@@ -99,6 +99,14 @@ def _own_for_postgres(path: Path) -> None:
         shutil.chown(path, "postgres", "postgres")
 
 
+def _state(pid: int) -> str:
+    """Return a process's state letter from /proc ("T": stopped; "?": gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return "?"
+
+
 @dataclass
 class PgServer:
     """One PostgreSQL server (primary or standby) with its data folder and port."""
@@ -155,8 +163,12 @@ class PgServer:
 
     def freeze(self) -> None:
         """SIGSTOP the postmaster and its children: the kernel still accepts and ACKs TCP, nothing answers."""
-        for pid in self.pids():  # the postmaster first, so it starts nobody new meanwhile
+        pids = self.pids()
+        for pid in pids:  # the postmaster first, so it starts nobody new meanwhile
             os.kill(pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and any(_state(pid) not in {"T", "?"} for pid in pids):
+            time.sleep(0.01)  # signals are delivered asynchronously: return once all have stopped
 
     def thaw(self) -> None:
         """SIGCONT every process of a frozen server."""

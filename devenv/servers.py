@@ -6,6 +6,7 @@ benchmarks (bench/). Every server listens on 127.0.0.1 on a free port and lives 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -99,6 +100,12 @@ def _own_for_postgres(path: Path) -> None:
         shutil.chown(path, "postgres", "postgres")
 
 
+def _signal(pid: int, signum: int) -> None:
+    """Send a signal to one of a server's processes; a backend may have exited since it was listed."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
 def _state(pid: int) -> str:
     """Return a process's state letter from /proc ("T": stopped; "?": gone)."""
     try:
@@ -165,7 +172,7 @@ class PgServer:
         """SIGSTOP the postmaster and its children: the kernel still accepts and ACKs TCP, nothing answers."""
         pids = self.pids()
         for pid in pids:  # the postmaster first, so it starts nobody new meanwhile
-            os.kill(pid, signal.SIGSTOP)
+            _signal(pid, signal.SIGSTOP)
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline and any(_state(pid) not in {"T", "?"} for pid in pids):
             time.sleep(0.01)  # signals are delivered asynchronously: return once all have stopped
@@ -173,7 +180,7 @@ class PgServer:
     def thaw(self) -> None:
         """SIGCONT every process of a frozen server."""
         for pid in reversed(self.pids()):
-            os.kill(pid, signal.SIGCONT)
+            _signal(pid, signal.SIGCONT)
 
     def kill(self) -> None:
         """SIGKILL the postmaster (a crashed host: its backends exit once they notice)."""

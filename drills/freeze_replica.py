@@ -1,0 +1,12 @@
+"""Freeze the replica (SIGSTOP of the postmaster, startup process, walreceiver, backends), then SIGCONT."""
+
+from __future__ import annotations
+
+from bench.env import BenchEnv
+from drills.freeze_primary import postgres_freeze
+from drills.harness import Drill, get_pages_all_200_within
+
+
+def drill(env: BenchEnv) -> Drill:
+    fault = postgres_freeze(env, env.pg.replica, "replica frozen")
+    return Drill("freeze_replica", fault, checks=[get_pages_all_200_within(10)])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from bench.env import BenchEnv
 from devenv.servers import PgServer
 from drills.faults import PG_SSL_REQUEST, answers, freeze_postgres, process_state, refuses, thaw_postgres
-from drills.harness import Drill, Fault, FaultNotObserved, signups_answer_503_within
+from drills.harness import HANG_FAULT, Drill, Fault, FaultNotObserved, signups_answer_503_within
 
 
 def postgres_freeze(env: BenchEnv, server: PgServer, label: str) -> Fault:
@@ -36,4 +36,4 @@ def postgres_freeze(env: BenchEnv, server: PgServer, label: str) -> Fault:
 
 def drill(env: BenchEnv) -> Drill:
     fault = postgres_freeze(env, env.pg.primary, "primary frozen")
-    return Drill("freeze_primary", fault, checks=[signups_answer_503_within(10)])
+    return Drill("freeze_primary", fault, fault_seconds=HANG_FAULT, checks=[signups_answer_503_within(10)])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from bench.env import BenchEnv
 from drills.freeze_primary import postgres_freeze
-from drills.harness import Drill, get_pages_all_200_within
+from drills.harness import HANG_FAULT, Drill, get_pages_all_200_within
 
 
 def drill(env: BenchEnv) -> Drill:
     fault = postgres_freeze(env, env.pg.replica, "replica frozen")
-    return Drill("freeze_replica", fault, checks=[get_pages_all_200_within(10)])
+    return Drill("freeze_replica", fault, fault_seconds=HANG_FAULT, checks=[get_pages_all_200_within(10)])

@@ -28,7 +28,8 @@ from drills.report import Check, figures, summarise, table
 
 BASELINE = float(os.environ.get("DRILL_BASELINE_SECONDS", "4"))
 FAULT = float(os.environ.get("DRILL_FAULT_SECONDS", "8"))
-RECOVERY = float(os.environ.get("DRILL_RECOVERY_SECONDS", "4"))
+RECOVERY = float(os.environ.get("DRILL_RECOVERY_SECONDS", "3"))
+HANG_FAULT = float(os.environ.get("DRILL_HANG_FAULT_SECONDS", "12"))  # > the 10 s a request may wait
 RECOVERY_LIMIT = 30.0  # seconds after the fault ends by which requests must succeed again
 VERIFY_AFTER = 1.0  # seconds into the fault when it is verified
 
@@ -71,6 +72,9 @@ class Drill:
     primary: Callable[[], PgServer] | None = None  # where acknowledged signups must be afterwards
     front: Callable[[AppServer], int] | None = None  # a port in front of the app (a proxy), else the app's
     cleanup: list[Callable[[], None]] = field(default_factory=list)  # after the app stopped
+    # A check "answers within N s" means something only if the fault outlasts N s: a hang shorter than the
+    # limit would pass. Drills with such a check set this above their limit.
+    fault_seconds: float = FAULT
 
 
 # --- acknowledged signups ---------------------------------------------------------------------------------
@@ -106,13 +110,14 @@ def _probe_recovery(load: Load, since: float, result: list) -> None:
 
 def run(env: BenchEnv, drill: Drill) -> dict:
     """Run one drill; print its figures and checks; return them as a dict (JSON-ready)."""
-    print(f"fault: {drill.fault.describe}; baseline {BASELINE:.0f} s, fault {FAULT:.0f} s, "
+    print(f"fault: {drill.fault.describe}; baseline {BASELINE:.0f} s, fault {drill.fault_seconds:.0f} s, "
           f"recovery {RECOVERY:.0f} s", flush=True)  # fmt: skip
+    began = time.monotonic()
     app = AppServer({**env.env, **drill.app_env}, workers=2, threads=4)
     try:
         app.start(log=env.root / f"drill-{drill.name}.log")
         load = Load("127.0.0.1", drill.front(app) if drill.front else app.port, f"{drill.name}-{secrets.token_hex(4)}")
-        window, observed, recovered, drained = _phases(drill.fault, load)
+        window, observed, recovered, drained = _phases(drill.fault, drill.fault_seconds, load)
     finally:
         app.stop()
         for cleanup in drill.cleanup:
@@ -125,6 +130,7 @@ def run(env: BenchEnv, drill: Drill) -> dict:
               _own_signup_read_back(outcome)]  # fmt: skip
     checks += [check(outcome) for check in drill.checks]
     _print(outcome, checks, drained)
+    print(f"drill took {time.monotonic() - began:.0f} s")
     return {
         "drill": drill.name, "fault": drill.fault.describe, "observed": observed,
         "seconds": {"baseline": BASELINE, "fault": round(window[1] - window[0], 1), "recovery": RECOVERY},
@@ -144,7 +150,7 @@ def _warm_up(load: Load) -> None:
     del load.records[:]  # the acknowledged emails stay: they are checked like every other
 
 
-def _phases(fault: Fault, load: Load) -> tuple[tuple[float, float], str, float | None, float]:
+def _phases(fault: Fault, seconds: float, load: Load) -> tuple[tuple[float, float], str, float | None, float]:
     """Baseline, fault, recovery under load; return the fault's window, what was observed, when requests
     succeeded again (seconds after the fault, None if never) and how long requests in flight took to end."""
     recovered: list = []
@@ -161,7 +167,7 @@ def _phases(fault: Fault, load: Load) -> tuple[tuple[float, float], str, float |
                 observed = fault.verify()
             except Exception as exc:  # whatever stopped the verification, the fault was not seen
                 observed = f"NOT OBSERVED: {exc}"
-            time.sleep(max(0.0, fault_start + FAULT - time.monotonic()))
+            time.sleep(max(0.0, fault_start + seconds - time.monotonic()))
         finally:
             fault.restore()
             fault_end = time.monotonic()

@@ -1,11 +1,11 @@
 """Load for the drills: people reading pages, people signing up, and the load balancer's /health probes.
 
-Threads with http.client, one connection per request and a 15 s deadline per request (a hang is measured,
-not waited for). Each request class runs in its own threads so one hung class cannot stop the others
-being sampled:
-- readers: GET / and GET /signup/ in turn;
-- signers: POST /signup/ with a unique email, then GET /signup/thanks/ with the cookies that POST set;
-- health: GET /health every HEALTH_INTERVAL seconds, each probe in its own short thread.
+Open loop: requests arrive at fixed rates whether or not earlier ones were answered, as people arrive
+at a public site, so a hang shows as many slow requests, not as a client that stopped asking. Each
+request runs in its own thread over its own connection (http.client) with a 15 s deadline: a hang is
+measured, not waited for. Per second: PAGES_PER_S page views (GET / and GET /signup/ in turn),
+SIGNUPS_PER_S signups (POST /signup/ with a unique email; when answered 302, GET /signup/thanks/ with the
+cookies it set) and HEALTH_PER_S probes of /health.
 Every signup comes from its own X-Forwarded-For address (a new person each time; the app trusts one hop,
 as behind the ALB), so the per-IP rate limit applies without tripping. The CSRF check is passed as a
 browser would after loading the form: a `csrftoken` cookie and the same 32-character secret in the form
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import itertools
+import os
 import secrets
 import socket
 import string
@@ -26,9 +27,9 @@ from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 
 TIMEOUT = 15.0
-HEALTH_INTERVAL = 0.25
-READERS, SIGNERS = 3, 3
-THINK = 0.05  # seconds each reader/signer waits between requests
+PAGES_PER_S = float(os.environ.get("DRILL_PAGES_PER_S", "8"))
+SIGNUPS_PER_S = float(os.environ.get("DRILL_SIGNUPS_PER_S", "8"))
+HEALTH_PER_S = 4.0
 GET_PAGES = ("home", "form", "thanks")  # the classes that are pages people read
 
 
@@ -61,6 +62,7 @@ class Load:
     acknowledged: list[str] = field(default_factory=list)  # emails whose POST was answered 302
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _streams: list[threading.Thread] = field(default_factory=list)
     _people: itertools.count = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -107,40 +109,37 @@ class Load:
         return status
 
     # --- the mix ----------------------------------------------------------------------------------------
-    def _reader(self, n: int) -> None:
-        client = {"X-Forwarded-For": f"10.200.{n}.1"}
-        for i in itertools.count():
-            if self._stop.is_set():
+    def _page(self, n: int) -> None:
+        client = {"X-Forwarded-For": f"10.200.{(n >> 8) & 255}.{n & 255}"}
+        if n % 2:
+            self.request("form", "GET", "/signup/", headers=client)
+        else:
+            self.request("home", "GET", "/", headers=client)
+
+    def _arrivals(self, per_second: float, target, with_number: bool = False) -> None:
+        """Start `target` in a new thread every 1/per_second seconds until stop()."""
+        for n in itertools.count():
+            if self._stop.wait(1 / per_second):
                 return
-            if i % 2:
-                self.request("form", "GET", "/signup/", headers=client)
-            else:
-                self.request("home", "GET", "/", headers=client)
-            time.sleep(THINK)
-
-    def _signer(self) -> None:
-        while not self._stop.is_set():
-            self.signup()
-            time.sleep(THINK)
-
-    def _health(self) -> None:
-        while not self._stop.wait(HEALTH_INTERVAL):
-            probe = threading.Thread(target=self.request, args=("health", "GET", "/health"), daemon=True)
-            probe.start()
-            self._threads.append(probe)
+            thread = threading.Thread(target=target, args=(n,) if with_number else (), daemon=True)
+            thread.start()
+            with self._lock:
+                self._threads.append(thread)
 
     def start(self) -> None:
-        targets = [(self._reader, (n,)) for n in range(READERS)] + [(self._signer, ())] * SIGNERS
-        targets.append((self._health, ()))
-        for target, args in targets:
-            thread = threading.Thread(target=target, args=args, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        streams = [(PAGES_PER_S, self._page, True), (SIGNUPS_PER_S, self.signup, False),
+                   (HEALTH_PER_S, lambda: self.request("health", "GET", "/health"), False)]  # fmt: skip
+        self._stop.clear()
+        self._streams = [threading.Thread(target=self._arrivals, args=stream, daemon=True) for stream in streams]
+        for stream in self._streams:
+            stream.start()
 
     def stop(self) -> float:
         """Stop sending; wait for requests in flight (each is bounded by TIMEOUT). Return seconds waited."""
         self._stop.set()
         started = time.monotonic()
-        for thread in self._threads:  # by index: a probe started meanwhile is joined too
-            thread.join(TIMEOUT + THINK + 5)
+        for stream in self._streams:
+            stream.join()
+        for thread in self._threads:
+            thread.join(TIMEOUT + 5)
         return time.monotonic() - started

@@ -11,6 +11,7 @@ import contextlib
 import inspect
 import socket
 import threading
+from collections import Counter
 
 import devenv.servers
 from bench.env import BenchEnv
@@ -19,7 +20,9 @@ from drills.harness import Drill, Fault, FaultNotObserved, answered_within
 
 CLIENTS = 30
 BODY_LENGTH = 65536  # declared; only a trickle of it is ever sent
-PARTIAL = b"csrfmiddlewaretoken=x&full_name=Slow"
+# A valid CSRF pair, so the app goes on to read the body (without the cookie it answers 403 at once).
+SECRET = "SlowSlowSlowSlowSlowSlowSlowSlow"
+PARTIAL = f"csrfmiddlewaretoken={SECRET}&full_name=Slow".encode()
 
 
 class SlowClients:
@@ -31,7 +34,7 @@ class SlowClients:
 
     def open(self) -> None:
         head = (f"POST /signup/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-                f"Content-Length: {BODY_LENGTH}\r\n")  # fmt: skip
+                f"Content-Length: {BODY_LENGTH}\r\nCookie: csrftoken={SECRET}\r\n")  # fmt: skip
         self._stop.clear()
         for n in range(CLIENTS):
             sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
@@ -47,20 +50,20 @@ class SlowClients:
                     sock.sendall(b"x")
             self.sent += 1
 
-    def held_open(self) -> int:
-        """How many of the connections the server has neither answered nor closed."""
-        held = 0
+    def states(self) -> Counter:
+        """How many connections the server still waits on ("held"), has answered, or has closed."""
+        seen: Counter = Counter()
         for sock in self.sockets:
             sock.setblocking(False)
             try:
-                sock.recv(1, socket.MSG_PEEK)  # an answer, or b"" when closed: not held
+                seen["answered" if sock.recv(1, socket.MSG_PEEK) else "closed"] += 1
             except BlockingIOError:
-                held += 1  # nothing to read: still waiting for the rest of the body
+                seen["held"] += 1  # nothing to read: the server still waits for the rest of the body
             except OSError:
-                pass
+                seen["closed"] += 1
             finally:
                 sock.setblocking(True)
-        return held
+        return seen
 
     def close(self) -> None:
         self._stop.set()
@@ -98,11 +101,11 @@ def drill(env: BenchEnv) -> Drill:
         return slow.port
 
     def verify() -> str:
-        held = slow.held_open()
+        seen = slow.states()
         if not slow.sockets:
             raise FaultNotObserved("no slow connection could be opened")
-        return (f"{len(slow.sockets)} connections opened through {via[0]}, {held} held open after 1 s, each "
-                f"sent {slow.sent} of {BODY_LENGTH} body bytes")  # fmt: skip
+        return (f"{len(slow.sockets)} connections opened through {via[0]}; after 1 s {dict(seen)}; each sent "
+                f"{slow.sent} of {BODY_LENGTH} body bytes")  # fmt: skip
 
     def cleanup() -> None:
         for proxy in proxies:

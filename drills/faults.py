@@ -20,6 +20,7 @@ import os
 import signal
 import socket
 import struct
+import time
 from pathlib import Path
 
 from devenv.servers import PgServer, RedisServer
@@ -51,11 +52,19 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def freeze(pids: list[int]) -> None:
-    """SIGSTOP each pid, in order."""
+def stopped(pid: int) -> bool:
+    """Say whether `pid` can run no more: stopped, or exited (a zombie its frozen parent cannot reap)."""
+    return process_state(pid) in {"T", "Z", ""}
+
+
+def freeze(pids: list[int], settle: float = 1.0) -> None:
+    """SIGSTOP each pid, in order; wait (up to `settle` s) until the kernel shows each one stopped."""
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
         _FROZEN.add(pid)
+    deadline = time.monotonic() + settle
+    while not all(stopped(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.01)  # a running process takes the signal at its next scheduling point
 
 
 def thaw(pids: list[int]) -> None:

@@ -6,9 +6,11 @@ only a client-side deadline helps (a storage stall or a frozen instance on RDS).
 
 from __future__ import annotations
 
+from collections import Counter
+
 from bench.env import BenchEnv
 from devenv.servers import PgServer
-from drills.faults import PG_SSL_REQUEST, answers, freeze_postgres, process_state, refuses, thaw_postgres
+from drills.faults import PG_SSL_REQUEST, answers, freeze_postgres, process_state, refuses, stopped, thaw_postgres
 from drills.harness import HANG_FAULT, Drill, Fault, FaultNotObserved, signups_answer_503_within
 
 
@@ -20,12 +22,12 @@ def postgres_freeze(env: BenchEnv, server: PgServer, label: str) -> Fault:
         frozen[:] = freeze_postgres(server)
 
     def verify() -> str:
-        states = [process_state(pid) for pid in frozen]
-        stopped = states.count("T")
-        if stopped != len(frozen) or answers(server.port, PG_SSL_REQUEST) or refuses(server.port):
-            raise FaultNotObserved(f"{stopped} of {len(frozen)} processes stopped, or the port still answers")
-        return (f"postmaster {frozen[0]} and {len(frozen) - 1} children stopped (state T); port {server.port} "
-                "accepts TCP but answers nothing")  # fmt: skip
+        states = Counter(process_state(pid) for pid in frozen)
+        halted = sum(stopped(pid) for pid in frozen)
+        if halted != len(frozen) or answers(server.port, PG_SSL_REQUEST) or refuses(server.port):
+            raise FaultNotObserved(f"{halted} of {len(frozen)} processes stopped {dict(states)}, or the port answers")
+        return (f"postmaster {frozen[0]} and {len(frozen) - 1} children stopped (states {dict(states)}); port "
+                f"{server.port} accepts TCP but answers nothing")  # fmt: skip
 
     def restore() -> None:
         thaw_postgres(frozen)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.env import BenchEnv
-from devenv.servers import AppServer, PgServer
+from devenv.servers import AppServer, PgCluster, PgServer
 from drills.load import GET_PAGES, Load
 from drills.report import Check, figures, summarise, table
 
@@ -89,9 +89,9 @@ def missing_acknowledged(url: str, emails: list[str]) -> list[str]:
     return [e for e in emails if e.lower() not in found]
 
 
-def owner_url(env: BenchEnv, server: PgServer) -> str:
+def owner_url(pg: PgCluster, server: PgServer) -> str:
     """The superuser on the app's database (whatever role the app itself connects as)."""
-    return f"postgres://postgres:{env.pg.admin_password}@127.0.0.1:{server.port}/{env.pg.db}?sslmode=disable"
+    return f"postgres://postgres:{pg.admin_password}@127.0.0.1:{server.port}/{pg.db}?sslmode=disable"
 
 
 # --- the run ----------------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def run(env: BenchEnv, drill: Drill) -> dict:
         for cleanup in drill.cleanup:
             cleanup()
     server = drill.primary() if drill.primary else env.pg.primary
-    missing = missing_acknowledged(owner_url(env, server), load.acknowledged)
+    missing = missing_acknowledged(owner_url(env.pg, server), load.acknowledged)
     outcome = Outcome(summarise(load.records, *window), len(load.acknowledged), missing, recovered, observed,
                       load.records, *window)  # fmt: skip
     checks = [_fault_observed(outcome), _no_loss(outcome), _recovered(outcome), _no_500(outcome),

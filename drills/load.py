@@ -58,6 +58,7 @@ class Load:
     host: str
     port: int
     tag: str  # makes emails and client addresses unique to this run
+    timeout: float = TIMEOUT
     records: list[Record] = field(default_factory=list)
     acknowledged: list[str] = field(default_factory=list)  # emails whose POST was answered 302
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -70,7 +71,7 @@ class Load:
     def request(self, kind: str, method: str, path: str, body: str | None = None, headers: dict | None = None):
         """Send one request; record it; return (status, response headers or None)."""
         started = time.monotonic()
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=TIMEOUT)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
             conn.request(method, path, body=body, headers=headers or {})
             resp = conn.getresponse()
@@ -135,11 +136,11 @@ class Load:
             stream.start()
 
     def stop(self) -> float:
-        """Stop sending; wait for requests in flight (each is bounded by TIMEOUT). Return seconds waited."""
+        """Stop sending; wait for requests in flight (each is bounded by the timeout). Return seconds waited."""
         self._stop.set()
         started = time.monotonic()
         for stream in self._streams:
             stream.join()
         for thread in self._threads:
-            thread.join(TIMEOUT + 5)
+            thread.join(self.timeout + 5)
         return time.monotonic() - started

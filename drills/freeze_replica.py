@@ -9,4 +9,6 @@ from drills.harness import HANG_FAULT, Drill, get_pages_all_200_within
 
 def drill(env: BenchEnv) -> Drill:
     fault = postgres_freeze(env, env.pg.replica, "replica frozen")
-    return Drill("freeze_replica", fault, fault_seconds=HANG_FAULT, checks=[get_pages_all_200_within(10)])
+    return Drill(
+        "freeze_replica", fault, fault_seconds=HANG_FAULT, reads_replica=True, checks=[get_pages_all_200_within(10)]
+    )

@@ -19,7 +19,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bench.env import BenchEnv
 from devenv.servers import AppServer, PgCluster, PgServer
@@ -75,6 +75,8 @@ class Drill:
     # A check "answers within N s" means something only if the fault outlasts N s: a hang shorter than the
     # limit would pass. Drills with such a check set this above their limit.
     fault_seconds: float = FAULT
+    # The drill is about the replica: show the app really read from it during the baseline (else it proves nothing).
+    reads_replica: bool = False
 
 
 # --- acknowledged signups ---------------------------------------------------------------------------------
@@ -87,6 +89,26 @@ def missing_acknowledged(url: str, emails: list[str]) -> list[str]:
                             [[e.lower() for e in emails]]).fetchall()  # fmt: skip
     found = {row[0] for row in rows}
     return [e for e in emails if e.lower() not in found]
+
+
+def signup_table_reads(pg: PgCluster, server: PgServer) -> int:
+    """Scans of users_signup that `server` has answered so far (its own statistics; a standby keeps them too)."""
+    import psycopg
+
+    with psycopg.connect(owner_url(pg, server), connect_timeout=5) as conn:
+        sql = "SELECT coalesce(seq_scan, 0) + coalesce(idx_scan, 0) FROM pg_stat_user_tables WHERE relname = %s"
+        return conn.execute(sql, ["users_signup"]).fetchone()[0]
+
+
+def _counting_replica_reads(env: BenchEnv, fault: Fault, reads: list) -> Fault:
+    """The same fault, counting the replica's scans of users_signup from now until just before injection."""
+    start = signup_table_reads(env.pg, env.pg.replica)
+
+    def inject() -> None:
+        reads.append(signup_table_reads(env.pg, env.pg.replica) - start)
+        fault.inject()
+
+    return replace(fault, inject=inject)
 
 
 def owner_url(pg: PgCluster, server: PgServer) -> str:
@@ -117,7 +139,9 @@ def run(env: BenchEnv, drill: Drill) -> dict:
     try:
         app.start(log=env.root / f"drill-{drill.name}.log")
         load = Load("127.0.0.1", drill.front(app) if drill.front else app.port, f"{drill.name}-{secrets.token_hex(4)}")
-        window, observed, recovered, drained = _phases(drill.fault, drill.fault_seconds, load)
+        replica_reads: list[int] = []
+        fault = _counting_replica_reads(env, drill.fault, replica_reads) if drill.reads_replica else drill.fault
+        window, observed, recovered, drained = _phases(fault, drill.fault_seconds, load)
     finally:
         app.stop()
         for cleanup in drill.cleanup:
@@ -128,6 +152,10 @@ def run(env: BenchEnv, drill: Drill) -> dict:
                       load.records, *window)  # fmt: skip
     checks = [_fault_observed(outcome), _no_loss(outcome), _recovered(outcome), _no_500(outcome),
               _own_signup_read_back(outcome)]  # fmt: skip
+    if drill.reads_replica:
+        n = replica_reads[0] if replica_reads else 0
+        checks.insert(1, Check("the app read from the replica before the fault", n > 0,
+                               f"{n} scans of users_signup on the replica during the baseline"))  # fmt: skip
     checks += [check(outcome) for check in drill.checks]
     _print(outcome, checks, drained)
     print(f"drill took {time.monotonic() - began:.0f} s")

@@ -21,4 +21,4 @@ def drill(env: BenchEnv) -> Drill:
 
     fault = Fault("replica crashed (pg_ctl stop -m immediate), started again afterwards",
                   lambda: kill_postgres(replica), verify, restore)  # fmt: skip
-    return Drill("kill_replica", fault, checks=[get_pages_all_200_within(10)])
+    return Drill("kill_replica", fault, reads_replica=True, checks=[get_pages_all_200_within(10)])

@@ -22,4 +22,5 @@ def drill(env: BenchEnv) -> Drill:
         pg.resume_replay()
         pg.wait_for_replica(timeout=30)
 
-    return Drill("pause_replay", Fault("WAL replay paused on the replica", pg.pause_replay, verify, restore))
+    fault = Fault("WAL replay paused on the replica", pg.pause_replay, verify, restore)
+    return Drill("pause_replay", fault, reads_replica=True)

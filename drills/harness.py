@@ -8,7 +8,8 @@
 5. From that moment a probe repeats health + home + form + signup until all succeed (recovered_after);
    the load goes on for RECOVERY seconds, then stops and waits for requests in flight (each <= 15 s).
 6. Acknowledged signups (POSTs answered 302) missing from the primary afterwards are counted.
-7. Checks every drill has (0 missing, recovered, no 500, fault observed) plus the drill's own.
+7. Checks every drill has (fault observed, 0 missing, recovered, no 500, no stale read of one's own signup;
+   for replica drills: the app really read from the replica before the fault) plus the drill's own.
 Requests belong to the phase in which they were sent.
 """
 

@@ -1,6 +1,7 @@
 # make run   - set up and start the service on http://127.0.0.1:8000 (PORT overrides)
 # make test  - set up and run the whole test suite against real PostgreSQL + replica, Redis, moto, Chromium
 # make bench - benchmarks (bench/), figures as ratios measured side by side
+# make drills - fault drills under load (drills/): non-zero when an acceptance threshold is missed
 # make lint  - ruff format --check and ruff check
 # make infra-check - terraform fmt/validate and checkov on infra/terraform (see infra/infra.mk)
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint format clean
+.PHONY: run test bench drills lint format clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +25,9 @@ test: $(STAMP) infra-tools
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+drills: $(STAMP)
+	$(PY) -m drills $(DRILLS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .

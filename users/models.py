@@ -75,6 +75,16 @@ class Signup(models.Model):
     # The client as seen through the load balancer (X-Forwarded-For, TRUSTED_PROXY_COUNT hops).
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    # Double opt-in: when and from which client IP the person clicked Confirm in the emailed link.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_ip = models.GenericIPAddressField(null=True, blank=True)
+    # Consent withdrawn (manage page or List-Unsubscribe); the purge erases the row after a while.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # Set on a bounce or complaint (SES events): no email is ever sent to this address again.
+    email_blocked_at = models.DateTimeField(null=True, blank=True)
+    email_blocked_reason = models.CharField(max_length=200, blank=True)
+    # Last "you are already signed up" email queued: at most one per address per hour.
+    notice_sent_at = models.DateTimeField(null=True, blank=True)
 
     objects = SignupQuerySet.as_manager()
 
@@ -87,6 +97,8 @@ class Signup(models.Model):
             models.Index(fields=["created_at", "id"], name="users_signup_created_idx"),
             models.Index(fields=["country", "created_at", "id"], name="users_signup_country_idx"),
             models.Index(fields=["consent", "created_at", "id"], name="users_signup_consent_idx"),
+            # The landing count (confirmed people) and the purge's "unconfirmed since" read only these rows.
+            models.Index(fields=["confirmed_at"], name="users_signup_confirmed_idx"),
             # The admin's search, UPPER(col::text) LIKE UPPER('%term%'), has pg_trgm GIN indexes on exactly
             # that expression: created in migration 0002 with SQL, as they are PostgreSQL-only (local mode
             # runs on SQLite) and declaring them here would need django.contrib.postgres installed.
@@ -110,6 +122,15 @@ class Signup(models.Model):
     @property
     def is_erased(self) -> bool:
         return self.email == erased_email(self.pk)
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+    @property
+    def can_be_emailed(self) -> bool:
+        """Say whether any email may go to this address (not erased, not bounced or complaining)."""
+        return not self.is_erased and self.email_blocked_at is None
 
 
 def erased_email(pk: int) -> str:
@@ -158,3 +179,43 @@ class Erasure(models.Model):
 
     def __str__(self) -> str:
         return f"signup {self.signup_id} erased by {self.username} at {self.erased_at:%Y-%m-%d %H:%M}"
+
+
+class ConsentEvent(models.Model):
+    """One entry of a person's consent ledger: the proof of opt-in staff can show. Append-only.
+
+    Rows are only ever added; erasure (users.erasure) is the one change allowed, and it clears `ip`.
+    """
+
+    GIVEN = "given"
+    CONFIRMED = "confirmed"
+    WITHDRAWN = "withdrawn"
+    ERASED = "erased"
+    PURGED = "purged"
+    KINDS = [
+        (GIVEN, "consent given (signup form)"),
+        (CONFIRMED, "address confirmed (double opt-in)"),
+        (WITHDRAWN, "consent withdrawn"),
+        (ERASED, "erased on request"),
+        (PURGED, "erased by retention"),
+    ]
+
+    signup = models.ForeignKey(Signup, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=KINDS)
+    at = models.DateTimeField(default=timezone.now)
+    # Which consent wording (users.forms.CONSENT_VERSION) the person had seen when this happened.
+    wording_version = models.CharField(max_length=20, blank=True)
+    # The client as seen through the load balancer; None when no person acted (purge) and after erasure.
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["signup", "at"], name="users_consent_signup_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("the consent ledger is append-only (erasure clears IPs with a queryset update)")
+        super().save(*args, **kwargs)

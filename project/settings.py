@@ -334,7 +334,7 @@ if EMAIL_PROVIDER not in {"console", "ses"}:
     raise ImproperlyConfigured(f"EMAIL_PROVIDER={EMAIL_PROVIDER!r} must be console or ses")
 EMAIL_BACKEND = {
     "console": "django.core.mail.backends.console.EmailBackend",
-    "ses": "anymail.backends.amazon_sesv2.EmailBackend",  # boto3 sesv2: honours AWS_ENDPOINT_URL
+    "ses": "anymail.backends.amazon_ses.EmailBackend",  # SES v2 API through boto3: honours AWS_ENDPOINT_URL
 }[EMAIL_PROVIDER]
 EMAIL_FROM = env_str("EMAIL_FROM", "Signups <no-reply@example.org>")
 DEFAULT_FROM_EMAIL = SERVER_EMAIL = EMAIL_FROM

@@ -1,4 +1,8 @@
-"""The public signup count, cache-aside: read Redis, on a miss count in the database and store with a TTL."""
+"""The public count of confirmed people, cache-aside: read Redis, on a miss count in the database and store.
+
+Only confirmed addresses count (double opt-in), and not once consent was withdrawn or the row erased.
+Confirming, withdrawing and erasing delete the key when their transaction commits.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ COUNT_TTL_SECONDS = 60
 def signup_count() -> int:
     count = cache.get(COUNT_KEY)
     if count is None:
-        count = Signup.objects.count()
+        count = Signup.objects.filter(confirmed_at__isnull=False, withdrawn_at__isnull=True).count()
         cache.set(COUNT_KEY, count, COUNT_TTL_SECONDS)
     return count
 

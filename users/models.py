@@ -99,7 +99,7 @@ def _signup_one_statement(signup: Signup, *, ip: str | None, notice_after: timed
     e_cols, e_vals, e_params = _insert_parts(event, connection, {"signup_id": "s.id"})
     t_cols, t_vals, t_params = tasks.email_insert_parts(connection, signup_id_sql="q.id", kind_sql="q.kind")
     # Only table and column names from the models are formatted in; every value is a parameter.
-    sql = (  # noqa: S608
+    sql = (
         f"WITH s AS (INSERT INTO {Signup._meta.db_table} ({cols}) VALUES ({vals}) ON CONFLICT DO NOTHING RETURNING id),"
         f" e AS (INSERT INTO {ConsentEvent._meta.db_table} ({e_cols}) SELECT {e_vals} FROM s WHERE %s),"
         f" d AS (UPDATE {Signup._meta.db_table} SET notice_sent_at = %s WHERE lower(email) = lower(%s)"

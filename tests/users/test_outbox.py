@@ -38,7 +38,9 @@ def ses(moto_server):
 def _sign_up_many(count: int) -> list[str]:
     addresses = [f"person{i:03d}@example.com" for i in range(count)]
     statuses = [
-        sign_up(Client(), ip=f"198.51.{100 + i // 200}.{i % 200 + 1}", email=address, full_name=f"Person {i}").status_code
+        sign_up(
+            Client(), ip=f"198.51.{100 + i // 200}.{i % 200 + 1}", email=address, full_name=f"Person {i}"
+        ).status_code
         for i, address in enumerate(addresses)
     ]
     assert statuses == [302] * count

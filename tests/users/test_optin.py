@@ -134,3 +134,13 @@ def test_signup_without_consent_records_no_given_event_but_still_confirms_the_ad
     run_queue()
     assert len(mail.outbox) == 1
     assert VALID["email"] in mail.outbox[0].to
+
+
+def test_plain_http_links_in_emails_are_a_system_check_warning(settings):
+    from users.checks import check_email_links
+
+    settings.HTTPS, settings.PUBLIC_BASE_URL, settings.EMAIL_PROVIDER = True, "http://127.0.0.1:8000", "ses"
+    settings.EMAIL_FROM = "Signups <no-reply@example.org>"
+    assert [w.id for w in check_email_links(None)] == ["users.W001", "users.W002"]
+    settings.PUBLIC_BASE_URL, settings.EMAIL_FROM = "https://signup.example.net", "news@signup.example.net"
+    assert check_email_links(None) == []

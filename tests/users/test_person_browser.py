@@ -5,6 +5,7 @@ manage link -> withdraw -> download JSON -> erase -> nothing personal left in th
 """
 
 import json
+from pathlib import Path
 
 import pytest
 from django.core.cache import cache
@@ -98,7 +99,7 @@ def test_sign_up_confirm_see_withdraw_download_and_erase(browser, app_server, se
     _shot(page, "manage-withdrawn")
     with page.expect_download() as download:
         page.get_by_test_id("download").click()
-    data = json.loads(open(download.value.path()).read())
+    data = json.loads(Path(download.value.path()).read_text())
     assert data["signup"]["email"] == PERSON["email"]
     assert [e["kind"] for e in data["consent_ledger"]] == ["given", "confirmed", "withdrawn"]
     # Erase: a confirmation page, then the POST.

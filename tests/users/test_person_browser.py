@@ -119,8 +119,9 @@ def test_sign_up_confirm_see_withdraw_download_and_erase(browser, app_server, se
     assert [e.kind for e in events] == ["given", "confirmed", "withdrawn", "erased"]
     assert all(e.ip is None for e in events)
     assert not email_tasks().exists()
-    for key in cache.keys("*"):
+    for key in cache.keys("*"):  # nor their IP (rate-limit counters)
         assert "katherine" not in key.lower() and "katherine" not in str(cache.get(key)).lower()
+        assert "127.0.0.1" not in key
     # The emailed links open nothing any more.
     assert app_server and _status(_link(message, "/my-data/")) == 400
 

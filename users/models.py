@@ -134,8 +134,8 @@ def _signup_orm(signup: Signup, *, ip: str | None, notice_after: timedelta, usin
                 tasks.enqueue_email(pk, "already")
             return False
         if signup.consent:
-            ConsentEvent.objects.using(using).create(signup=signup, kind=ConsentEvent.GIVEN, at=signup.consent_at,
-                                                     wording_version=signup.consent_version, ip=ip)  # fmt: skip
+            given = {"kind": ConsentEvent.GIVEN, "at": signup.consent_at or now, "ip": ip}
+            ConsentEvent.objects.using(using).create(signup=signup, wording_version=signup.consent_version, **given)
         tasks.enqueue_email(signup.pk, "confirm")
     return True
 

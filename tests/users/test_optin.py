@@ -167,3 +167,19 @@ def test_the_consent_ledger_is_append_only(client):
     with pytest.raises(ValueError, match="append-only"):
         event.save()
     assert _row().events.get().ip == "198.51.100.23"
+
+
+def test_the_orm_path_of_local_mode_stores_and_queues_the_same():
+    from datetime import timedelta
+
+    from users.models import _signup_orm
+
+    def store(name: str) -> bool:
+        signup = Signup(full_name=name, email="Sq@example.com", consent=True, consent_version="v1")
+        return _signup_orm(signup, ip="192.0.2.7", notice_after=timedelta(hours=1), using="default")
+
+    assert [store("A"), store("B"), store("C")] == [True, False, False]
+    row = _row()
+    assert row.full_name == "A" and [(e.kind, e.ip) for e in row.events.all()] == [("given", "192.0.2.7")]
+    kinds = [t.args_kwargs["kwargs"]["kind"] for t in email_tasks().order_by("enqueued_at")]
+    assert kinds == ["confirm", "already"]

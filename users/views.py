@@ -6,11 +6,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
 from project import ratelimit
+from project.db.state import use_primary
 from project.http import client_ip
 from project.middleware import database_unavailable
 from users.forms import SignupForm
@@ -47,7 +50,8 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         if form.is_bot:
             logger.info("signup: honeypot filled, nothing stored")
-            typed = {"name": form.cleaned_data["full_name"], "email": form.cleaned_data["email"]}
+            # The same cookie, of the same size: c=0 skips the look-up (nothing was stored), so the page is the same.
+            typed = {"name": form.cleaned_data["full_name"], "email": form.cleaned_data["email"], "c": 0}
             return _thanks_redirect(request, typed)
         ip = client_ip(request)
         fields = form.to_signup_fields(ip=ip, user_agent=request.headers.get("User-Agent", ""))
@@ -60,7 +64,7 @@ def signup(request):
         if not created:
             logger.info("signup: duplicate email at domain %s, nothing stored", fields["email"].rpartition("@")[2])
         # The same answer for a new and a known address (no enumeration): only what this person typed.
-        return _thanks_redirect(request, {"name": fields["full_name"], "email": fields["email"]})
+        return _thanks_redirect(request, {"name": fields["full_name"], "email": fields["email"], "c": 1})
     if not form.is_bound and not _primary_reachable():
         return database_unavailable(request, ctx={"form": form, "unavailable": True}, template="users/signup.html")
     ctx = {"form": form}
@@ -82,14 +86,26 @@ def _primary_reachable() -> bool:
 
 @never_cache
 def thanks(request):
-    # Shows only what this browser typed (the signed cookie), never the row: a new and a known address
-    # look the same, and nothing is read from a replica that may lag behind the write.
+    # Shows only what this browser typed (the signed cookie), never the stored row: a new and a known address
+    # look the same. The row is looked up by that address (read-your-writes: a replica that has this browser's
+    # write, else the primary), and read again on the primary on a miss, so a replica behind somebody else's
+    # write cannot tell a new address (not there yet) from a known one (there for long).
     try:
         data = signing.loads(request.COOKIES.get(THANKS_COOKIE, ""), salt=THANKS_SALT, max_age=THANKS_MAX_AGE)
-        ctx = {"name": str(data["name"]), "email": str(data["email"])}
-    except (signing.BadSignature, KeyError, TypeError):
+        ctx, check = {"name": str(data["name"]), "email": str(data["email"])}, int(data["c"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return redirect("users:signup")
+    if check and not _on_file(ctx["email"]):
         return redirect("users:signup")
     return render(request, "users/thanks.html", ctx)
+
+
+def _on_file(address: str) -> bool:
+    rows = Signup.objects.alias(address=Lower("email")).filter(address=Lower(Value(address)))
+    if rows.exists():
+        return True
+    with use_primary():
+        return rows.exists()
 
 
 def _thanks_redirect(request, payload: dict):

@@ -90,3 +90,29 @@ def test_a_duplicate_signup_leaves_no_line_holding_the_address_in_the_postgresql
     after = pg.primary.log.read_text(errors="replace")[offset:]
     assert address not in after.lower() and name not in after
     assert Signup.objects.using("default").filter(email=address).count() == 1
+
+
+def _thanks_without_position(address: str, **changes) -> bytes:
+    client = Client()
+    assert sign_up(client, email=address, **changes).status_code == 302
+    client.cookies.pop("db_position", None)  # a stranger strips read-your-writes to catch a lagging replica
+    page = client.get("/signup/thanks/")
+    assert page.status_code == 200
+    return page.content.replace(address.encode(), b"ADDRESS")
+
+
+def test_a_lagging_replica_does_not_tell_a_new_address_from_a_known_one(paused_replica):
+    Signup.objects.create(full_name="Ada Lovelace", email="old@example.com")
+    paused_replica.resume_replay()
+    paused_replica.wait_for_replica()
+    paused_replica.pause_replay()
+    known, new = _thanks_without_position("old@example.com"), _thanks_without_position("new@example.com")
+    assert not Signup.objects.using("replica1").filter(email="new@example.com").exists()  # really behind
+    assert known == new
+
+
+def test_the_honeypot_is_no_oracle_either():
+    sign_up(Client(), email="ada@example.com")
+    bot = [_thanks_without_position(a, website="http://spam.example") for a in ("ada@example.com", "adz@example.com")]
+    assert bot[0] == bot[1]
+    assert Signup.objects.using("default").count() == 1

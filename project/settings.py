@@ -66,6 +66,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_countries",
     "axes",
+    "anymail",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -339,3 +342,47 @@ OPS_RDS_PROXY = env_str("OPS_RDS_PROXY")  # RDS Proxy name
 OPS_ALARM_PREFIX = env_str("OPS_ALARM_PREFIX")  # only alarms whose names start with this (shared accounts)
 OPS_CACHE_SECONDS = env_int("OPS_CACHE_SECONDS", 60, minimum=5, maximum=3600)  # one CloudWatch fetch per this
 OPS_PERCENTILES = env_bool("OPS_PERCENTILES", True)  # p95/p99 response time (moto cannot answer them)
+
+# --- Email and queue (users/emails.py sends, users/tasks.py queues; see the README's "The person's data") ---
+# The queue: django-tasks with its database backend, so an email is queued in the transaction that needs it.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "email"]}}
+EMAIL_PROVIDER = env_str("EMAIL_PROVIDER", "console" if LOCAL_MODE else "ses")
+if EMAIL_PROVIDER not in {"console", "ses"}:
+    raise ImproperlyConfigured(f"EMAIL_PROVIDER={EMAIL_PROVIDER!r} must be console or ses")
+EMAIL_BACKEND = {
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "ses": "anymail.backends.amazon_ses.EmailBackend",  # SES v2 API through boto3: honours AWS_ENDPOINT_URL
+}[EMAIL_PROVIDER]
+EMAIL_FROM = env_str("EMAIL_FROM", "Signups <no-reply@example.org>")
+DEFAULT_FROM_EMAIL = SERVER_EMAIL = EMAIL_FROM
+SES_CONFIGURATION_SET = env_str("SES_CONFIGURATION_SET")
+ANYMAIL = {
+    # Bounded waits and retries for SES: the worker retries a failed send later, with back-off.
+    "AMAZON_SES_CLIENT_PARAMS": {
+        "region_name": AWS_REGION,
+        "config": {"connect_timeout": 3, "read_timeout": 10, "retries": {"max_attempts": 2, "mode": "standard"}},
+    },
+    **({"AMAZON_SES_CONFIGURATION_SET_NAME": SES_CONFIGURATION_SET} if SES_CONFIGURATION_SET else {}),
+}
+# The absolute origin of links in emails (the public site, e.g. https://signup.example.org).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+if not PUBLIC_BASE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with https:// or http://")
+# A failed send is tried again after EMAIL_RETRY_SECONDS, doubling each time up to an hour, EMAIL_MAX_ATTEMPTS times.
+EMAIL_RETRY_SECONDS = env_float("EMAIL_RETRY_SECONDS", 30.0, minimum=0.05)
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 12, minimum=1)
+# Signed links: seconds each kind stays valid (users/tokens.py): confirm 7 days, manage-my-data 30 days.
+CONFIRM_TTL = env_int("CONFIRM_TTL", 7 * 86400, minimum=60)
+MANAGE_TTL = env_int("MANAGE_TTL", 30 * 86400, minimum=60)
+# "Send me my link" (/my-data/): requests per client IP and per address per window (requests/seconds).
+LINK_RATE_LIMIT_IP = env_rate("LINK_RATE_LIMIT_IP", "10/3600")
+LINK_RATE_LIMIT_ADDRESS = env_rate("LINK_RATE_LIMIT_ADDRESS", "3/3600")
+# What the list is and who keeps the data: shown on the pages and in every email.
+SITE_NAME = env_str("SITE_NAME", "Signups")
+SITE_TAGLINE = env_str("SITE_TAGLINE", "News about our service, a few times a year.")
+DATA_CONTROLLER = env_str("DATA_CONTROLLER", "Example Ltd, 1 Example Street, London")
+PRIVACY_CONTACT = env_str("PRIVACY_CONTACT", "privacy@example.org")
+# Retention (the purge, `manage.py purge`): days before unconfirmed signups, network data, withdrawn records go.
+RETENTION_UNCONFIRMED_DAYS = env_int("RETENTION_UNCONFIRMED_DAYS", 30, minimum=1)
+RETENTION_NETWORK_DAYS = env_int("RETENTION_NETWORK_DAYS", 90, minimum=1)
+RETENTION_WITHDRAWN_DAYS = env_int("RETENTION_WITHDRAWN_DAYS", 30, minimum=1)

@@ -29,7 +29,7 @@ from project.db.state import use_primary
 from users import export
 from users.erasure import erase_signup
 from users.forms import country_choices
-from users.models import COLLECTED_FIELDS, Erasure, Signup, SignupExport
+from users.models import COLLECTED_FIELDS, STATUS_FIELDS, ConsentEvent, Erasure, Signup, SignupExport
 
 
 class SignupPaginator(Paginator):
@@ -135,13 +135,30 @@ class SignupChangeList(ChangeList):
         }
 
 
+class ConsentEventInline(admin.TabularInline):
+    """The person's consent ledger on their record: the proof of opt-in, read-only (append-only by design)."""
+
+    model = ConsentEvent
+    fields = readonly_fields = ["kind", "at", "wording_version", "ip"]
+    extra = 0
+    can_delete = False
+    verbose_name = "consent event"
+    verbose_name_plural = "consent ledger"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Signup)
 class SignupAdmin(admin.ModelAdmin):
     list_display = ["full_name", "email", "country_name", "consent", "created_at"]
     list_filter = [("created_at", admin.DateFieldListFilter), ("country", CountryFilter), "consent"]
     search_fields = ["full_name", "email"]  # icontains, served by the trigram indexes
-    readonly_fields = COLLECTED_FIELDS
-    fields = COLLECTED_FIELDS
+    readonly_fields = fields = [*COLLECTED_FIELDS, *STATUS_FIELDS]
+    inlines = [ConsentEventInline]
     ordering = ["-created_at", "-id"]
     sortable_by = ["created_at"]  # the only order with an index behind it for every filter
     list_per_page = 50

@@ -1,8 +1,13 @@
 """Erase a person: anonymise their signup in place and keep proof that it happened (no personal data).
 
-The row stays (counts by day stay true, the id stays a valid reference); everything that could identify
-or reach the person goes. Consent is cleared too: erasure withdraws it, so no list of contactable
-people can ever include the row, and once nobody can be identified there is no consent left to prove.
+1. The row stays (counts by day stay true, the id stays a valid reference); everything that could identify
+   or reach the person goes. Consent is cleared too: erasure withdraws it.
+2. The consent ledger keeps its entries (when, which wording) but loses every IP, and gains an `erased`
+   (on request, by the person or staff) or `purged` (retention) entry holding no personal data.
+3. The person's queued and past emails (the queue's task rows, users.tasks) are deleted: nothing more is
+   sent, and no traceback or argument kept there can name them.
+4. Cached data about them goes too: the rate-limit counters naming their address (hashed) or their IP.
+5. All of it in one transaction on the primary; the Erasure audit row says who (staff) or "the person".
 """
 
 from __future__ import annotations
@@ -11,9 +16,13 @@ import logging
 
 from django.db import router, transaction
 
-from users.models import Erasure, Signup, erased_email
+from users.models import ConsentEvent, Erasure, Signup, erased_email
 
 logger = logging.getLogger("users")
+
+REASONS = {"erased": ConsentEvent.ERASED, "purged": ConsentEvent.PURGED}
+SELF_SERVICE = "(the person)"  # Erasure.username when the person erased themselves
+RETENTION = "(retention)"  # Erasure.username when the purge did it
 
 
 def anonymous_values(pk: int) -> dict:
@@ -28,20 +37,49 @@ def anonymous_values(pk: int) -> dict:
         "consent_version": "",
         "ip_address": None,
         "user_agent": "",
+        "confirmed_ip": None,
+        "email_blocked_reason": "",
     }
 
 
-def erase_signup(pk: int, user) -> Erasure | None:
-    """Anonymise signup `pk` on the primary and record who did it; None when it was already erased."""
+def erase_signup(pk: int, user=None, *, reason: str = "erased") -> Erasure | None:
+    """Anonymise signup `pk` with its ledger, emails and cache; None when it was already erased.
+
+    `user` is the staff member who did it, or None for the person themselves (reason "erased") or the
+    retention purge (reason "purged").
+    """
+    from users import tasks  # the queue's tables; imported here as tasks imports the models' neighbours
+
+    kind = REASONS[reason]
     using = router.db_for_write(Signup)
     with transaction.atomic(using=using):
         signup = Signup.objects.using(using).select_for_update().get(pk=pk)
         if signup.is_erased:
             return None
+        address, ip = signup.email, signup.ip_address
         values = anonymous_values(pk)
         for field, value in values.items():
             setattr(signup, field, value)
+        if signup.withdrawn_at is None:
+            from django.utils import timezone
+
+            signup.withdrawn_at = timezone.now()
+            values["withdrawn_at"] = signup.withdrawn_at
         signup.save(using=using, update_fields=list(values))
-        erasure = Erasure.objects.using(using).create(signup_id=pk, user=user, username=user.get_username())
-    logger.info("signup %s erased by staff %s (erasure %s)", pk, erasure.username, erasure.pk)
+        ConsentEvent.objects.using(using).filter(signup_id=pk).update(ip=None)
+        ConsentEvent.objects.using(using).create(signup_id=pk, kind=kind)
+        tasks.forget_signup(pk, using=using)
+        username = user.get_username() if user is not None else (SELF_SERVICE if kind == "erased" else RETENTION)
+        erasure = Erasure.objects.using(using).create(signup_id=pk, user=user, username=username)
+        transaction.on_commit(lambda: _forget_cached(address, ip), using=using)
+    who = f"staff {erasure.username}" if user is not None else erasure.username
+    logger.info("signup %s %s by %s (erasure %s)", pk, reason, who, erasure.pk)
     return erasure
+
+
+def _forget_cached(address: str, ip: str | None) -> None:
+    from users.selfservice import forget_address
+    from users.stats import invalidate_signup_count
+
+    forget_address(address, ip)
+    invalidate_signup_count()

@@ -19,11 +19,14 @@ from django.db import DatabaseError, transaction
 from django.db.models import CharField, Func, QuerySet
 from django.utils import timezone
 
-from users.models import COLLECTED_FIELDS, Signup, SignupExport
+from users.models import COLLECTED_FIELDS, STATUS_FIELDS, Signup, SignupExport
 
 logger = logging.getLogger("users")
 
 EXPORT_FIELDS = ["id", *COLLECTED_FIELDS]
+# One person's JSON adds where their consent stands, and their consent ledger.
+PERSON_FIELDS = [*EXPORT_FIELDS, *STATUS_FIELDS]
+EVENT_FIELDS = ["kind", "at", "wording_version", "ip"]
 TIME_FIELDS = {"consent_at", "created_at"}
 CHUNK_ROWS = 2000  # rows per FETCH from the server-side cursor
 FLUSH_BYTES = 64 * 1024  # hand the server a piece once this much CSV is buffered
@@ -103,10 +106,12 @@ def _drain(buffer: io.StringIO) -> bytes:
 
 
 def person_json(signup: Signup) -> str:
-    """Return everything stored about one person, as the JSON they are sent."""
-    data = {field: getattr(signup, field) for field in EXPORT_FIELDS}
+    """Return everything stored about one person, with their consent ledger, as the JSON they are sent."""
+    data = {field: getattr(signup, field) for field in PERSON_FIELDS}
     data["country"] = signup.country.code or ""  # a django-countries Country object otherwise
-    return json.dumps({"signup": data, "exported_at": timezone.now()}, cls=DjangoJSONEncoder, indent=2)
+    events = list(signup.events.using(signup._state.db).values(*EVENT_FIELDS))
+    body = {"signup": data, "consent_ledger": events, "exported_at": timezone.now()}
+    return json.dumps(body, cls=DjangoJSONEncoder, indent=2)
 
 
 def filters_of(params: Iterable[tuple[str, str]]) -> dict:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connections, models, router, transaction
@@ -16,10 +17,27 @@ COLLECTED_FIELDS = [
     "full_name", "email", "phone", "country", "consent", "consent_at", "consent_version",
     "created_at", "ip_address", "user_agent",
 ]  # fmt: skip
+# Where the person's consent and address stand (double opt-in, withdrawal, bounces): shown and exported.
+STATUS_FIELDS = ["confirmed_at", "confirmed_ip", "withdrawn_at", "email_blocked_at", "email_blocked_reason"]
 ERASED_EMAIL_DOMAIN = "invalid"  # RFC 2606: can never be delivered to anyone
 
 
 class SignupQuerySet(models.QuerySet):
+    def signup(self, signup: Signup, *, ip: str | None, notice_after: timedelta) -> bool:
+        """Store a new signup with its `given` event and its confirmation email, or queue a notice for a known one.
+
+        Returns whether a new row was stored (the view answers the same either way). On PostgreSQL this is
+        one statement, one round trip: INSERT ... ON CONFLICT DO NOTHING, so a known address raises no
+        unique-violation ERROR (whose STATEMENT line would carry the person's data into the server log);
+        in the same statement the known row's notice_sent_at is stamped (at most one notice per
+        `notice_after`) and the email rows (users.tasks) are queued. Elsewhere (SQLite, local mode) the
+        same happens in one transaction of ORM calls.
+        """
+        using = router.db_for_write(self.model)
+        if connections[using].vendor == "postgresql":
+            return _signup_one_statement(signup, ip=ip, notice_after=notice_after, using=using)
+        return _signup_orm(signup, ip=ip, notice_after=notice_after, using=using)
+
     def create_unless_duplicate(self, **fields) -> Signup | None:
         """Insert a signup; return None when the email is already taken (the database decides, not a read)."""
         using = router.db_for_write(self.model)
@@ -51,6 +69,77 @@ class SignupQuerySet(models.QuerySet):
         return row[0] if row else None
 
 
+def _insert_parts(instance: models.Model, connection, overrides: dict[str, str]) -> tuple[str, str, list]:
+    """Return the column list, value expressions and parameters that INSERT `instance` (every concrete field).
+
+    `overrides` maps a column to an SQL expression used instead of the instance's value; built from the
+    model's fields, so a new column (ours or the queue library's) is never forgotten.
+    """
+    columns, values, params = [], [], []
+    for field in instance._meta.concrete_fields:
+        if field.primary_key and field.column not in overrides and isinstance(field, models.AutoField):
+            continue  # the sequence's
+        columns.append(connection.ops.quote_name(field.column))
+        if field.column in overrides:
+            values.append(overrides[field.column])
+        else:
+            values.append("%s")
+            params.append(field.get_db_prep_save(field.pre_save(instance, add=True), connection))
+    return ", ".join(columns), ", ".join(values), params
+
+
+def _signup_one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str) -> bool:
+    from users import tasks  # the queue's table
+
+    connection = connections[using]
+    now = timezone.now()
+    cols, vals, params = _insert_parts(signup, connection, {})
+    event = ConsentEvent(signup_id=0, kind=ConsentEvent.GIVEN, at=signup.consent_at or now,
+                         wording_version=signup.consent_version, ip=ip)  # fmt: skip
+    e_cols, e_vals, e_params = _insert_parts(event, connection, {"signup_id": "s.id"})
+    t_cols, t_vals, t_params = tasks.email_insert_parts(connection, signup_id_sql="q.id", kind_sql="q.kind")
+    # Only table and column names from the models are formatted in; every value is a parameter.
+    insert = f"INSERT INTO {Signup._meta.db_table} ({cols}) VALUES ({vals})"  # noqa: S608
+    sql = (
+        f"WITH s AS ({insert} ON CONFLICT DO NOTHING RETURNING id),"  # noqa: S608
+        f" e AS (INSERT INTO {ConsentEvent._meta.db_table} ({e_cols}) SELECT {e_vals} FROM s WHERE %s),"
+        f" d AS (UPDATE {Signup._meta.db_table} SET notice_sent_at = %s WHERE lower(email) = lower(%s)"
+        "   AND NOT EXISTS (SELECT 1 FROM s) AND email_blocked_at IS NULL"
+        "   AND (notice_sent_at IS NULL OR notice_sent_at <= %s) RETURNING id),"
+        " q AS (SELECT id, 'confirm' AS kind FROM s UNION ALL SELECT id, 'already' FROM d),"
+        f" t AS (INSERT INTO {tasks.table()} ({t_cols}) SELECT {t_vals} FROM q)"
+        " SELECT EXISTS (SELECT 1 FROM s)"
+    )
+    args = [*params, *e_params, signup.consent, now, signup.email, now - notice_after, *t_params]
+    with connection.cursor() as cursor:  # autocommit: one statement is one transaction
+        cursor.execute(sql, args)
+        return cursor.fetchone()[0]
+
+
+def _signup_orm(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str) -> bool:
+    from users import tasks
+
+    now = timezone.now()
+    with transaction.atomic(using=using):
+        try:
+            with transaction.atomic(using=using):
+                signup.save(using=using, force_insert=True)
+        except IntegrityError as exc:
+            if not _is_email_conflict(exc):
+                raise
+            known = Signup.objects.using(using).filter(email__iexact=signup.email, email_blocked_at__isnull=True)
+            due = known.filter(models.Q(notice_sent_at__isnull=True) | models.Q(notice_sent_at__lte=now - notice_after))
+            pk = due.values_list("pk", flat=True).first()
+            if pk is not None and due.filter(pk=pk).update(notice_sent_at=now):
+                tasks.enqueue_email(pk, "already")
+            return False
+        if signup.consent:
+            given = {"kind": ConsentEvent.GIVEN, "at": signup.consent_at or now, "ip": ip}
+            ConsentEvent.objects.using(using).create(signup=signup, wording_version=signup.consent_version, **given)
+        tasks.enqueue_email(signup.pk, "confirm")
+    return True
+
+
 def _is_email_conflict(exc: IntegrityError) -> bool:
     cause = exc.__cause__
     diag = getattr(cause, "diag", None)
@@ -75,6 +164,16 @@ class Signup(models.Model):
     # The client as seen through the load balancer (X-Forwarded-For, TRUSTED_PROXY_COUNT hops).
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    # Double opt-in: when and from which client IP the person clicked Confirm in the emailed link.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_ip = models.GenericIPAddressField(null=True, blank=True)
+    # Consent withdrawn (manage page or List-Unsubscribe); the purge erases the row after a while.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    # Set on a bounce or complaint (SES events): no email is ever sent to this address again.
+    email_blocked_at = models.DateTimeField(null=True, blank=True)
+    email_blocked_reason = models.CharField(max_length=200, blank=True, default="", db_default="")
+    # Last "you are already signed up" email queued: at most one per address per hour.
+    notice_sent_at = models.DateTimeField(null=True, blank=True)
 
     objects = SignupQuerySet.as_manager()
 
@@ -87,6 +186,8 @@ class Signup(models.Model):
             models.Index(fields=["created_at", "id"], name="users_signup_created_idx"),
             models.Index(fields=["country", "created_at", "id"], name="users_signup_country_idx"),
             models.Index(fields=["consent", "created_at", "id"], name="users_signup_consent_idx"),
+            # The landing count (confirmed people) and the purge's "unconfirmed since" read only these rows.
+            models.Index(fields=["confirmed_at"], name="users_signup_confirmed_idx"),
             # The admin's search, UPPER(col::text) LIKE UPPER('%term%'), has pg_trgm GIN indexes on exactly
             # that expression: created in migration 0002 with SQL, as they are PostgreSQL-only (local mode
             # runs on SQLite) and declaring them here would need django.contrib.postgres installed.
@@ -110,6 +211,15 @@ class Signup(models.Model):
     @property
     def is_erased(self) -> bool:
         return self.email == erased_email(self.pk)
+
+    @property
+    def is_confirmed(self) -> bool:
+        return self.confirmed_at is not None
+
+    @property
+    def can_be_emailed(self) -> bool:
+        """Say whether any email may go to this address (not erased, not bounced or complaining)."""
+        return not self.is_erased and self.email_blocked_at is None
 
 
 def erased_email(pk: int) -> str:
@@ -158,3 +268,43 @@ class Erasure(models.Model):
 
     def __str__(self) -> str:
         return f"signup {self.signup_id} erased by {self.username} at {self.erased_at:%Y-%m-%d %H:%M}"
+
+
+class ConsentEvent(models.Model):
+    """One entry of a person's consent ledger: the proof of opt-in staff can show. Append-only.
+
+    Rows are only ever added; erasure (users.erasure) is the one change allowed, and it clears `ip`.
+    """
+
+    GIVEN = "given"
+    CONFIRMED = "confirmed"
+    WITHDRAWN = "withdrawn"
+    ERASED = "erased"
+    PURGED = "purged"
+    KINDS = [
+        (GIVEN, "consent given (signup form)"),
+        (CONFIRMED, "address confirmed (double opt-in)"),
+        (WITHDRAWN, "consent withdrawn"),
+        (ERASED, "erased on request"),
+        (PURGED, "erased by retention"),
+    ]
+
+    signup = models.ForeignKey(Signup, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=KINDS)
+    at = models.DateTimeField(default=timezone.now)
+    # Which consent wording (users.forms.CONSENT_VERSION) the person had seen when this happened.
+    wording_version = models.CharField(max_length=20, blank=True)
+    # The client as seen through the load balancer; None when no person acted (purge) and after erasure.
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["signup", "at"], name="users_consent_signup_at_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("the consent ledger is append-only (erasure clears IPs with a queryset update)")
+        super().save(*args, **kwargs)

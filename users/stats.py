@@ -1,4 +1,8 @@
-"""The public signup count, cache-aside: read Redis, on a miss count in the database and store with a TTL."""
+"""The public count of confirmed people, cache-aside: read Redis, on a miss count in the database and store.
+
+Only confirmed addresses count (double opt-in), and not once consent was withdrawn or the row erased.
+Confirming, withdrawing and erasing delete the key when their transaction commits.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import logging
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from users.models import Signup
@@ -20,19 +24,13 @@ COUNT_TTL_SECONDS = 60
 def signup_count() -> int:
     count = cache.get(COUNT_KEY)
     if count is None:
-        count = Signup.objects.count()
+        count = Signup.objects.filter(confirmed_at__isnull=False, withdrawn_at__isnull=True).count()
         cache.set(COUNT_KEY, count, COUNT_TTL_SECONDS)
     return count
 
 
 def invalidate_signup_count() -> None:
     cache.delete(COUNT_KEY)
-
-
-@receiver(post_save, sender=Signup, dispatch_uid="users.count.created")
-def _signup_created(sender, instance, created, using, **kwargs):
-    if created:
-        transaction.on_commit(invalidate_signup_count, using=using)
 
 
 @receiver(post_delete, sender=Signup, dispatch_uid="users.count.deleted")

@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
 from project import ratelimit
+from project.db.state import use_primary
 from project.http import client_ip
 from project.middleware import database_unavailable
 from users.forms import SignupForm
@@ -21,6 +25,7 @@ logger = logging.getLogger("users")
 THANKS_COOKIE = "signup_thanks"
 THANKS_SALT = "users.thanks"
 THANKS_MAX_AGE = 3600
+NOTICE_INTERVAL = timedelta(hours=1)  # at most one "already signed up" email per address per hour
 
 
 @cache_control(public=True, max_age=10)
@@ -45,19 +50,21 @@ def signup(request):
     if request.method == "POST" and form.is_valid():
         if form.is_bot:
             logger.info("signup: honeypot filled, nothing stored")
-            typed = {"name": form.cleaned_data["full_name"], "email": form.cleaned_data["email"]}
+            # The same cookie, of the same size: c=0 skips the look-up (nothing was stored), so the page is the same.
+            typed = {"name": form.cleaned_data["full_name"], "email": form.cleaned_data["email"], "c": 0}
             return _thanks_redirect(request, typed)
-        fields = form.to_signup_fields(ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""))
+        ip = client_ip(request)
+        fields = form.to_signup_fields(ip=ip, user_agent=request.headers.get("User-Agent", ""))
         try:
-            created = Signup.objects.create_unless_duplicate(**fields)
+            created = Signup.objects.signup(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL)
         except (OperationalError, InterfaceError) as exc:
             logger.error("signup: database unavailable (%s), nothing stored", exc.__class__.__name__)
             return database_unavailable(request, ctx={"form": form, "unavailable": True},
                                         template="users/signup.html")  # fmt: skip
-        if created is None:
+        if not created:
             logger.info("signup: duplicate email at domain %s, nothing stored", fields["email"].rpartition("@")[2])
-            return _thanks_redirect(request, {"name": fields["full_name"], "email": fields["email"]})
-        return _thanks_redirect(request, {"id": created.pk})
+        # The same answer for a new and a known address (no enumeration): only what this person typed.
+        return _thanks_redirect(request, {"name": fields["full_name"], "email": fields["email"], "c": 1})
     if not form.is_bound and not _primary_reachable():
         return database_unavailable(request, ctx={"form": form, "unavailable": True}, template="users/signup.html")
     ctx = {"form": form}
@@ -79,19 +86,26 @@ def _primary_reachable() -> bool:
 
 @never_cache
 def thanks(request):
-    # Read right after the write: the router serves it from the primary, or from a replica that has
-    # replayed this browser's write (its WAL position cookie), never from one that lacks the row.
+    # Shows only what this browser typed (the signed cookie), never the stored row: a new and a known address
+    # look the same. The row is looked up by that address (read-your-writes: a replica that has this browser's
+    # write, else the primary), and read again on the primary on a miss, so a replica behind somebody else's
+    # write cannot tell a new address (not there yet) from a known one (there for long).
     try:
         data = signing.loads(request.COOKIES.get(THANKS_COOKIE, ""), salt=THANKS_SALT, max_age=THANKS_MAX_AGE)
-    except signing.BadSignature:
+        ctx, check = {"name": str(data["name"]), "email": str(data["email"])}, int(data["c"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
         return redirect("users:signup")
-    if "id" in data:
-        data = Signup.objects.filter(pk=data["id"]).values("full_name", "email").first()
-        if data is None:
-            return redirect("users:signup")
-        data = {"name": data["full_name"], "email": data["email"]}
-    ctx = {"name": data["name"], "email": data["email"]}
+    if check and not _on_file(ctx["email"]):
+        return redirect("users:signup")
     return render(request, "users/thanks.html", ctx)
+
+
+def _on_file(address: str) -> bool:
+    rows = Signup.objects.alias(address=Lower("email")).filter(address=Lower(Value(address)))
+    if rows.exists():
+        return True
+    with use_primary():
+        return rows.exists()
 
 
 def _thanks_redirect(request, payload: dict):
@@ -99,7 +113,7 @@ def _thanks_redirect(request, payload: dict):
     response = redirect("users:thanks")
     response.set_cookie(
         THANKS_COOKIE,
-        signing.dumps(payload, salt=THANKS_SALT, compress=True),
+        signing.dumps(payload, salt=THANKS_SALT),  # not compressed: its size depends only on what was typed
         max_age=THANKS_MAX_AGE,
         path="/signup/",
         httponly=True,

@@ -33,6 +33,8 @@ def _production_env(tmp_path) -> dict:
         "ALLOWED_HOSTS": HOST,
         "TRUSTED_PROXY_COUNT": "1",
         "REDIS_URL": "rediss://cache.internal.example:6379/0",
+        "PUBLIC_BASE_URL": f"https://{HOST}",
+        "EMAIL_FROM": f"Signups <no-reply@{HOST}>",
     }
 
 

@@ -152,7 +152,7 @@ def test_export_of_one_person_is_confirmed_then_downloaded_as_json(signups):
     assert response["Content-Disposition"] == f'attachment; filename="signup-{person.pk}.json"'
     data = json.loads(response.content)["signup"]
     assert data["email"] == "mid@example.org" and data["country"] == "GB" and data["phone"] == "+442079460958"
-    assert set(data) == set(export.EXPORT_FIELDS)
+    assert set(data) == set(export.PERSON_FIELDS)
     audit = SignupExport.objects.using("default").get()
     assert (audit.kind, audit.filters, audit.row_count, audit.complete) == ("person", {"id": person.pk}, 1, True)
 

@@ -1,0 +1,119 @@
+"""What we email, and the one place that sends (the queue worker calls `send`; views only queue).
+
+1. Every email is rendered from the signup row when it is sent (text + HTML, templates/users/email/):
+   the queue holds no address or name.
+2. Nothing goes to an erased address, or one with email_blocked_at set (bounce or complaint).
+3. A confirmation is not sent for an address already confirmed, nor once consent was withdrawn.
+4. Every email carries the signed "manage my data" link, the privacy page, and List-Unsubscribe with
+   List-Unsubscribe-Post (RFC 8058 one-click): a POST there withdraws consent.
+5. EMAIL_PROVIDER=ses sends through django-anymail's Amazon SES (v2 API, boto3, AWS_ENDPOINT_URL honoured,
+   bounded timeouts in settings.ANYMAIL); console prints the email (local mode, `make run`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import router
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from users import tokens
+from users.models import Signup
+
+logger = logging.getLogger("users.emails")
+
+CONFIRM = "confirm"  # after a signup: confirm your address
+ALREADY = "already"  # a signup with a known address: you are already signed up, manage your data here
+LINK = "link"  # "send me my link": your manage-my-data link
+SUBJECTS = {
+    CONFIRM: "Please confirm your address",
+    ALREADY: "You are already signed up",
+    LINK: "Your link to manage your data",
+}
+KINDS = tuple(SUBJECTS)
+
+
+@functools.cache
+def _connection():
+    """Return the worker's one mail connection (for SES, one boto3 client), opened on first use.
+
+    Opened here, once: a backend that is not open when asked to send opens and closes itself around that one
+    send, and for SES that is a new boto3 client (a few hundred milliseconds) per email.
+    """
+    connection = get_connection(fail_silently=False)
+    connection.open()
+    return connection
+
+
+def absolute(path: str) -> str:
+    return settings.PUBLIC_BASE_URL + path
+
+
+def links(signup: Signup) -> dict[str, str]:
+    """Return the signed links of an email for this person (confirm, manage, unsubscribe) and the privacy page."""
+    manage = tokens.make(tokens.MANAGE, signup.pk, signup.email)
+    return {
+        "confirm_url": absolute(reverse("users:confirm", args=[tokens.make(tokens.CONFIRM, signup.pk, signup.email)])),
+        "manage_url": absolute(reverse("users:manage", args=[manage])),
+        "unsubscribe_url": absolute(
+            reverse("users:unsubscribe", args=[tokens.make(tokens.UNSUBSCRIBE, signup.pk, signup.email)])
+        ),
+        "privacy_url": absolute("/privacy/"),
+    }
+
+
+def build(signup: Signup, kind: str) -> EmailMultiAlternatives:
+    """Return the email `kind` for this person, text and HTML, with its list headers."""
+    ctx = {
+        "signup": signup,
+        "site_name": settings.SITE_NAME,
+        "site_tagline": settings.SITE_TAGLINE,
+        "data_controller": settings.DATA_CONTROLLER,
+        "privacy_contact": settings.PRIVACY_CONTACT,
+        "confirm_days": settings.CONFIRM_TTL // 86400,
+        "manage_days": settings.MANAGE_TTL // 86400,
+        **links(signup),
+    }
+    text = render_to_string(f"users/email/{kind}.txt", ctx)
+    html = render_to_string(f"users/email/{kind}.html", ctx)
+    message = EmailMultiAlternatives(
+        subject=f"{settings.SITE_NAME}: {SUBJECTS[kind]}",
+        body=text,
+        from_email=settings.EMAIL_FROM,
+        to=[signup.email],
+        headers={
+            "List-Unsubscribe": f"<{ctx['unsubscribe_url']}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+        connection=_connection(),
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def _skip_reason(signup: Signup | None, kind: str) -> str | None:
+    if signup is None or signup.is_erased:
+        return "no such person"
+    if signup.email_blocked_at is not None:
+        return "address blocked"
+    if kind == CONFIRM and (signup.is_confirmed or signup.withdrawn_at is not None):
+        return "already confirmed or withdrawn"
+    return None
+
+
+def send(signup_id: int, kind: str) -> str:
+    """Send email `kind` to signup `signup_id` now; return "sent" or why not. Raises when sending failed."""
+    if kind not in SUBJECTS:
+        raise ValueError(f"unknown email kind {kind!r}")
+    signup = Signup.objects.using(router.db_for_write(Signup)).filter(pk=signup_id).first()
+    reason = _skip_reason(signup, kind)
+    if reason:
+        logger.info("email %s to signup %s not sent: %s", kind, signup_id, reason)
+        return f"skipped: {reason}"
+    build(signup, kind).send()
+    logger.info("email %s sent to signup %s", kind, signup_id)
+    return "sent"

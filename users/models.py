@@ -99,8 +99,9 @@ def _signup_one_statement(signup: Signup, *, ip: str | None, notice_after: timed
     e_cols, e_vals, e_params = _insert_parts(event, connection, {"signup_id": "s.id"})
     t_cols, t_vals, t_params = tasks.email_insert_parts(connection, signup_id_sql="q.id", kind_sql="q.kind")
     # Only table and column names from the models are formatted in; every value is a parameter.
+    insert = f"INSERT INTO {Signup._meta.db_table} ({cols}) VALUES ({vals})"  # noqa: S608
     sql = (
-        f"WITH s AS (INSERT INTO {Signup._meta.db_table} ({cols}) VALUES ({vals}) ON CONFLICT DO NOTHING RETURNING id),"
+        f"WITH s AS ({insert} ON CONFLICT DO NOTHING RETURNING id),"  # noqa: S608
         f" e AS (INSERT INTO {ConsentEvent._meta.db_table} ({e_cols}) SELECT {e_vals} FROM s WHERE %s),"
         f" d AS (UPDATE {Signup._meta.db_table} SET notice_sent_at = %s WHERE lower(email) = lower(%s)"
         "   AND NOT EXISTS (SELECT 1 FROM s) AND email_blocked_at IS NULL"
@@ -180,7 +181,7 @@ class Signup(models.Model):
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     # Set on a bounce or complaint (SES events): no email is ever sent to this address again.
     email_blocked_at = models.DateTimeField(null=True, blank=True)
-    email_blocked_reason = models.CharField(max_length=200, blank=True)
+    email_blocked_reason = models.CharField(max_length=200, blank=True, default="", db_default="")
     # Last "you are already signed up" email queued: at most one per address per hour.
     notice_sent_at = models.DateTimeField(null=True, blank=True)
 

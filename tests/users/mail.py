@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
+import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 
 from django.core import mail
+
+BASE = Path(__file__).resolve().parents[2]
 
 VALID = {"full_name": "Ada Lovelace", "email": "ada@example.com", "phone": "", "country": "GB", "consent": "on"}
 LINK = re.compile(r"https?://[^\s\"'<>]+")
@@ -35,3 +48,75 @@ def link(message, path_prefix: str) -> str:
 
 def outbox_to(address: str) -> list:
     return [m for m in mail.outbox if address in m.to]
+
+
+# --- a real worker process against moto's SES -------------------------------------------------------------
+SENDER = "no-reply@example.org"
+
+
+def worker_env(endpoint: str, **extra: str) -> dict:
+    """The environment of a `manage.py worker` process on the test session's services, sending through SES."""
+    from tests.conftest import SERVICES
+
+    return {**os.environ, **SERVICES.environ(), "EMAIL_PROVIDER": "ses", "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
+            "EMAIL_FROM": f"Signups <{SENDER}>", "EMAIL_RETRY_SECONDS": "0.2", "LOG_FORMAT": "text",
+            "PUBLIC_BASE_URL": "http://testserver", **extra}  # fmt: skip
+
+
+def start_worker(env: dict, log: Path) -> subprocess.Popen:
+    out = log.open("ab")
+    return subprocess.Popen([sys.executable, "manage.py", "worker", "--interval", "0.1"], cwd=BASE, env=env,
+                            stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def stop(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return proc.wait()
+
+
+def verify_sender(moto_url: str) -> None:
+    import boto3
+
+    client = boto3.client("sesv2", endpoint_url=moto_url, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    client.create_email_identity(EmailIdentity=SENDER)
+
+
+def sent_mail(moto_url: str) -> list[email.message.Message]:
+    """Return every message moto's SES accepted, parsed (raw ones: anymail sends raw MIME for custom headers)."""
+    data = json.load(urllib.request.urlopen(f"{moto_url}/moto-api/data.json", timeout=10))["ses"]
+    raw = [email.message_from_string(m["raw_data"], policy=email.policy.default) for m in data.get("RawMessage", [])]
+    return raw + [_simple(m) for m in data.get("Message", [])]
+
+
+def _simple(item: dict) -> email.message.Message:
+    message = email.message.EmailMessage()
+    message["To"] = ", ".join(item.get("destinations", {}).get("ToAddresses", []))
+    message["Subject"] = item.get("subject", "")
+    message.set_content(item.get("body", ""))
+    return message
+
+
+def recipients(messages: list) -> list[str]:
+    return sorted(str(m["To"]) for m in messages)
+
+
+def text_of(message) -> str:
+    part = message.get_body(preferencelist=("plain",)) if message.is_multipart() else message
+    return part.get_content()
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

@@ -39,8 +39,14 @@ KINDS = tuple(SUBJECTS)
 
 @functools.cache
 def _connection():
-    """Return the worker's one mail connection (for SES, one boto3 client), opened on first use."""
-    return get_connection(fail_silently=False)
+    """Return the worker's one mail connection (for SES, one boto3 client), opened on first use.
+
+    Opened here, once: a backend that is not open when asked to send opens and closes itself around that one
+    send, and for SES that is a new boto3 client (a few hundred milliseconds) per email.
+    """
+    connection = get_connection(fail_silently=False)
+    connection.open()
+    return connection
 
 
 def absolute(path: str) -> str:

@@ -38,7 +38,9 @@ def ses(moto_server):
 def _sign_up_many(count: int) -> list[str]:
     addresses = [f"person{i:03d}@example.com" for i in range(count)]
     statuses = [
-        sign_up(Client(), ip=f"198.51.{100 + i // 200}.{i % 200 + 1}", email=address, full_name=f"Person {i}").status_code
+        sign_up(
+            Client(), ip=f"198.51.{100 + i // 200}.{i % 200 + 1}", email=address, full_name=f"Person {i}"
+        ).status_code
         for i, address in enumerate(addresses)
     ]
     assert statuses == [302] * count
@@ -70,7 +72,7 @@ def test_ses_unreachable_signups_still_succeed_and_every_email_goes_once_when_it
     moto = MotoServer(port=port)
     try:
         addresses = _sign_up_many(100)  # 100 x 302, asserted inside
-        wait_for(lambda: email_tasks().exclude(traceback="").count() >= 10, 60, "failed attempts")
+        wait_for(lambda: email_tasks().exclude(traceback="").count() >= 3, 60, "failed attempts")
         assert not email_tasks().filter(status="SUCCESSFUL").exists()
         moto.start()
         verify_sender(moto.url)
@@ -84,7 +86,8 @@ def test_ses_unreachable_signups_still_succeed_and_every_email_goes_once_when_it
     log = (tmp_path / "worker.log").read_text()
     assert "retry in" in log
     assert "person0" not in log  # the log names signups by id, never by address
-    (OUTPUT / "outbox-ses-down.log").write_text(log[-20000:]) if OUTPUT.exists() else None
+    OUTPUT.mkdir(exist_ok=True)
+    (OUTPUT / "outbox-ses-down.log").write_text(log[-20000:])
 
 
 def test_a_worker_killed_mid_batch_loses_no_email(ses, tmp_path):

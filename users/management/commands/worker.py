@@ -10,7 +10,9 @@ it, so a killed worker would leave the row RUNNING for ever, and it never retrie
 3. A failed task is put back with back-off (EMAIL_RETRY_SECONDS doubling, at most an hour, with jitter)
    until EMAIL_MAX_ATTEMPTS; then it is marked failed. Attempts = claims recorded in worker_ids.
 4. SIGTERM/SIGINT finish the current task, then stop; a second signal stops at once (the claim rolls back).
-5. A database outage is waited out (bounded retries of the loop), never a crash loop.
+5. Consecutive failures pause the whole worker (back-off up to 8 x EMAIL_RETRY_SECONDS): with SES down it
+   does not burn through the queue one timeout at a time, and the untried rows go at once when SES is back.
+6. A database outage is waited out (bounded retries of the loop), never a crash loop.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from users.tasks import send_email
 logger = logging.getLogger("users.worker")
 
 MAX_BACKOFF_SECONDS = 3600
+PAUSE_STEPS = 4  # a run of failures pauses the worker at most EMAIL_RETRY_SECONDS x 2**(PAUSE_STEPS - 1)
 
 
 def backoff(attempts: int) -> float:
@@ -48,6 +51,7 @@ class QueueWorker:
         self.running = True
         self.busy = False
         self.counts = {"done": 0, "retried": 0, "failed": 0}
+        self.failures_in_row = 0
 
     def stop(self, signum, frame) -> None:
         if not self.running or not self.busy:
@@ -70,6 +74,8 @@ class QueueWorker:
                 if self.batch:
                     return
                 time.sleep(self.interval)
+            elif self.failures_in_row and not self.batch:
+                time.sleep(backoff(min(self.failures_in_row, PAUSE_STEPS)))
 
     def run_one(self) -> bool:
         """Claim, run and settle one ready task in one transaction; say whether there was one."""
@@ -93,8 +99,10 @@ class QueueWorker:
             with transaction.atomic(using=using):
                 value = row.task.call(*args["args"], **args["kwargs"])
         except Exception as exc:
+            self.failures_in_row += 1
             self._failed(row, exc)
         else:
+            self.failures_in_row = 0
             row.set_successful(value)
             self.counts["done"] += 1
 

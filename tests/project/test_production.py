@@ -33,6 +33,7 @@ def _production_env(tmp_path) -> dict:
         "ALLOWED_HOSTS": HOST,
         "TRUSTED_PROXY_COUNT": "1",
         "REDIS_URL": "rediss://cache.internal.example:6379/0",
+        "SES_EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:signups-ses-events",
     }
 
 

@@ -1,5 +1,8 @@
 """`make run`: start local PostgreSQL (primary + streaming replica) and Redis when installed, then serve.
 
+Beside gunicorn it runs the queue worker (`manage.py worker`) with the console email backend, so every email
+(the signup's confirmation, with its working link to this local server) is printed in this output.
+
 State lives in .local/ (git-ignored) so signups survive restarts. Without PostgreSQL or Redis it runs on
 SQLite and the local-memory cache, and says so. Ctrl-C stops everything it started.
 """
@@ -136,7 +139,7 @@ def main() -> int:
     state = _load_state()
     pg = _start_postgres(state)
     redis = _start_redis()
-    gunicorn = None
+    gunicorn = worker = None
     try:
         env = _environment(pg, redis)
         _manage(env, "migrate", "--noinput", quiet=True)
@@ -149,15 +152,21 @@ def main() -> int:
         base = f"http://127.0.0.1:{port}"
         _say(f"serving on {base}/  signup: {base}/signup/  admin: {base}/{admin}/  ops: {base}/ops/  "
              f"health: {base}/health  ready: {base}/ready   (Ctrl-C stops everything)")  # fmt: skip
+        # Emails print here (console backend), their links pointing at this server.
+        env.setdefault("EMAIL_PROVIDER", "console")
+        env.setdefault("PUBLIC_BASE_URL", base)
+        worker = subprocess.Popen([sys.executable, "manage.py", "worker"], cwd=BASE_DIR, env=env)
+        _say("queue worker started: emails are printed below")
         gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"],
                                     cwd=BASE_DIR, env=env)  # fmt: skip
         return gunicorn.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        if gunicorn and gunicorn.poll() is None:
-            gunicorn.send_signal(signal.SIGTERM)
-            gunicorn.wait(30)
+        for child in (gunicorn, worker):
+            if child and child.poll() is None:
+                child.send_signal(signal.SIGTERM)  # the worker finishes the email it is sending
+                child.wait(30)
         if redis:
             redis.stop()
         if pg:

@@ -22,12 +22,15 @@ _SECRET = re.compile(
     r"(?i)\b(password|passwd|secret|token|api[_-]?key|authorization)(\s*[=:]\s*|\"\s*:\s*\")([^\s,;&\"']+)"
 )
 _URL_PASSWORD = re.compile(r"(\w+://[^:/\s]+:)[^@\s]+@")
+# Signed links (users/tokens.py: payload:timestamp:signature) open a person's data: never logged whole.
+_SIGNED = re.compile(r"\b([A-Za-z0-9_-]{4})[A-Za-z0-9_-]*:[A-Za-z0-9]{4,}:[A-Za-z0-9_-]{40,}")
 
 
 def redact(text: str) -> str:
-    """Mask email addresses (a***@domain), key=value secrets and passwords inside URLs."""
+    """Mask email addresses (a***@domain), key=value secrets, passwords inside URLs and signed link tokens."""
     text = _EMAIL.sub(r"\1***@\2", text)
     text = _SECRET.sub(r"\1\2***", text)
+    text = _SIGNED.sub(r"\1***", text)
     return _URL_PASSWORD.sub(r"\1***@", text)
 
 

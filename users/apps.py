@@ -6,4 +6,4 @@ class UsersConfig(AppConfig):
     verbose_name = "Signups"
 
     def ready(self) -> None:
-        from users import stats  # noqa: F401 - connects the cache invalidation receivers
+        from users import checks, stats  # noqa: F401 - registers the checks, connects the cache receivers

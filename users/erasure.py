@@ -6,7 +6,7 @@
    (on request, by the person or staff) or `purged` (retention) entry holding no personal data.
 3. The person's queued and past emails (the queue's task rows, users.tasks) are deleted: nothing more is
    sent, and no traceback or argument kept there can name them.
-4. Cached data about them goes too: the per-address rate-limit counters of "send me my link".
+4. Cached data about them goes too: the rate-limit counters naming their address (hashed) or their IP.
 5. All of it in one transaction on the primary; the Erasure audit row says who (staff) or "the person".
 """
 
@@ -56,7 +56,7 @@ def erase_signup(pk: int, user=None, *, reason: str = "erased") -> Erasure | Non
         signup = Signup.objects.using(using).select_for_update().get(pk=pk)
         if signup.is_erased:
             return None
-        address = signup.email
+        address, ip = signup.email, signup.ip_address
         values = anonymous_values(pk)
         for field, value in values.items():
             setattr(signup, field, value)
@@ -71,15 +71,15 @@ def erase_signup(pk: int, user=None, *, reason: str = "erased") -> Erasure | Non
         tasks.forget_signup(pk, using=using)
         username = user.get_username() if user is not None else (SELF_SERVICE if kind == "erased" else RETENTION)
         erasure = Erasure.objects.using(using).create(signup_id=pk, user=user, username=username)
-        transaction.on_commit(lambda: _forget_cached(address), using=using)
+        transaction.on_commit(lambda: _forget_cached(address, ip), using=using)
     who = f"staff {erasure.username}" if user is not None else erasure.username
     logger.info("signup %s %s by %s (erasure %s)", pk, reason, who, erasure.pk)
     return erasure
 
 
-def _forget_cached(address: str) -> None:
+def _forget_cached(address: str, ip: str | None) -> None:
     from users.selfservice import forget_address
     from users.stats import invalidate_signup_count
 
-    forget_address(address)
+    forget_address(address, ip)
     invalidate_signup_count()

@@ -113,10 +113,7 @@ def _signup_one_statement(signup: Signup, *, ip: str | None, notice_after: timed
     args = [*params, *e_params, signup.consent, now, signup.email, now - notice_after, *t_params]
     with connection.cursor() as cursor:  # autocommit: one statement is one transaction
         cursor.execute(sql, args)
-        created = cursor.fetchone()[0]
-    if created:
-        transaction.on_commit(_invalidate_count, using=using)
-    return created
+        return cursor.fetchone()[0]
 
 
 def _signup_orm(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str) -> bool:
@@ -137,17 +134,10 @@ def _signup_orm(signup: Signup, *, ip: str | None, notice_after: timedelta, usin
                 tasks.enqueue_email(pk, "already")
             return False
         if signup.consent:
-            ConsentEvent.objects.using(using).create(signup=signup, kind=ConsentEvent.GIVEN, at=signup.consent_at,
-                                                     wording_version=signup.consent_version, ip=ip)  # fmt: skip
+            given = {"kind": ConsentEvent.GIVEN, "at": signup.consent_at or now, "ip": ip}
+            ConsentEvent.objects.using(using).create(signup=signup, wording_version=signup.consent_version, **given)
         tasks.enqueue_email(signup.pk, "confirm")
-    transaction.on_commit(_invalidate_count, using=using)
     return True
-
-
-def _invalidate_count() -> None:
-    from users.stats import invalidate_signup_count
-
-    invalidate_signup_count()
 
 
 def _is_email_conflict(exc: IntegrityError) -> bool:

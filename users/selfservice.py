@@ -43,6 +43,7 @@ from users.tasks import enqueue_email
 logger = logging.getLogger("users")
 
 LINK_SCOPE = "mydata-address"
+IP_SCOPE = "mydata-ip"
 BAD_LINK_STATUS = {"invalid": 400, "expired": 410, "used": 409}
 
 
@@ -60,13 +61,17 @@ def address_key(address: str) -> str:
     return salted_hmac("users.selfservice.address", address.strip().lower(), algorithm="sha256").hexdigest()[:32]
 
 
-def forget_address(address: str) -> None:
-    """Delete the per-address counters of "send me my link" (erasure leaves nothing cached about the person)."""
-    _, window = settings.LINK_RATE_LIMIT_ADDRESS
+def forget_address(address: str, ip: str | None = None) -> None:
+    """Delete the rate-limit counters naming this person: their address's (hashed) and their IP's."""
+    keys = [(LINK_SCOPE, address_key(address), settings.LINK_RATE_LIMIT_ADDRESS[1])]
+    if ip:
+        keys += [("signup", ip, settings.SIGNUP_RATE_LIMIT[1]), (IP_SCOPE, ip, settings.LINK_RATE_LIMIT_IP[1])]
     now = int(time.time())
-    start = now - now % window
-    key = address_key(address)
-    cache.delete_many([f"rl:{LINK_SCOPE}:{key}:{start}", f"rl:{LINK_SCOPE}:{key}:{start - window}"])
+    doomed = []
+    for scope, key, window in keys:
+        start = now - now % window
+        doomed += [f"rl:{scope}:{key}:{start}", f"rl:{scope}:{key}:{start - window}"]
+    cache.delete_many(doomed)
 
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -201,7 +206,7 @@ def send_link(request):
     form = LinkForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
         limit, window = settings.LINK_RATE_LIMIT_IP
-        allowed, retry_after = ratelimit.hit("mydata-ip", client_ip(request) or "unknown", limit, window)
+        allowed, retry_after = ratelimit.hit(IP_SCOPE, client_ip(request) or "unknown", limit, window)
         if not allowed:
             response = render(request, "users/send_link.html", {"form": form, "rate_limited": True}, status=429)
             response["Retry-After"] = str(retry_after)

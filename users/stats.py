@@ -10,7 +10,7 @@ import logging
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from users.models import Signup
@@ -31,12 +31,6 @@ def signup_count() -> int:
 
 def invalidate_signup_count() -> None:
     cache.delete(COUNT_KEY)
-
-
-@receiver(post_save, sender=Signup, dispatch_uid="users.count.created")
-def _signup_created(sender, instance, created, using, **kwargs):
-    if created:
-        transaction.on_commit(invalidate_signup_count, using=using)
 
 
 @receiver(post_delete, sender=Signup, dispatch_uid="users.count.deleted")

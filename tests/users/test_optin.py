@@ -5,7 +5,7 @@ from django.core import mail
 from django.core.cache import cache
 
 from tests.users.mail import VALID, link, run_queue, sign_up
-from users import tokens
+from users import tasks, tokens
 from users.models import ConsentEvent, Signup
 from users.stats import COUNT_KEY
 from users.tasks import email_tasks
@@ -134,3 +134,52 @@ def test_signup_without_consent_records_no_given_event_but_still_confirms_the_ad
     run_queue()
     assert len(mail.outbox) == 1
     assert VALID["email"] in mail.outbox[0].to
+
+
+def test_plain_http_links_in_emails_are_a_system_check_warning(settings):
+    from users.checks import check_email_links
+
+    settings.HTTPS, settings.PUBLIC_BASE_URL, settings.EMAIL_PROVIDER = True, "http://127.0.0.1:8000", "ses"
+    settings.EMAIL_FROM = "Signups <no-reply@example.org>"
+    assert [w.id for w in check_email_links(None)] == ["users.W001", "users.W002"]
+    settings.PUBLIC_BASE_URL, settings.EMAIL_FROM = "https://signup.example.net", "news@signup.example.net"
+    assert check_email_links(None) == []
+
+
+def test_a_signup_is_one_statement_holding_the_row_its_event_and_its_email(client):
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connections["default"]) as queries:
+        assert sign_up(client).status_code == 302
+    writes = [q["sql"] for q in queries if "INSERT" in q["sql"].upper()]
+    assert len(writes) == 1
+    (sql,) = writes
+    for table in ("users_signup", "users_consentevent", tasks.table()):
+        assert f"INSERT INTO {table}" in sql
+    assert "ON CONFLICT DO NOTHING" in sql
+
+
+def test_the_consent_ledger_is_append_only(client):
+    sign_up(client)
+    event = _row().events.get()
+    event.ip = "192.0.2.1"
+    with pytest.raises(ValueError, match="append-only"):
+        event.save()
+    assert _row().events.get().ip == "198.51.100.23"
+
+
+def test_the_orm_path_of_local_mode_stores_and_queues_the_same():
+    from datetime import timedelta
+
+    from users.models import _signup_orm
+
+    def store(name: str) -> bool:
+        signup = Signup(full_name=name, email="Sq@example.com", consent=True, consent_version="v1")
+        return _signup_orm(signup, ip="192.0.2.7", notice_after=timedelta(hours=1), using="default")
+
+    assert [store("A"), store("B"), store("C")] == [True, False, False]
+    row = _row()
+    assert row.full_name == "A" and [(e.kind, e.ip) for e in row.events.all()] == [("given", "192.0.2.7")]
+    kinds = [t.args_kwargs["kwargs"]["kind"] for t in email_tasks().order_by("enqueued_at")]
+    assert kinds == ["confirm", "already"]

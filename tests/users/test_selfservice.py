@@ -150,3 +150,12 @@ def test_a_withdrawn_person_gets_no_more_confirmation_emails(client):
     client.post(f"/my-data/{token}/withdraw/")
     run_queue()
     assert mail.outbox == []
+
+
+def test_signed_link_tokens_are_masked_in_every_log_line():
+    from project.requestlog import redact
+
+    token = tokens.make(tokens.MANAGE, 42, "ada@example.com")
+    line = redact(f"GET /my-data/{token}/ 200")
+    assert token not in line and token.split(":")[2] not in line
+    assert line.startswith("GET /my-data/") and line.endswith("/ 200")

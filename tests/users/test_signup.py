@@ -151,7 +151,7 @@ def test_thanks_page_without_or_with_a_forged_cookie_sends_back_to_the_form(clie
     assert client.get("/signup/thanks/")["Location"] == "/signup/"
 
 
-def test_thanks_page_reads_the_new_row_while_the_replica_lags(client, paused_replica):
+def test_thanks_page_shows_the_signup_while_the_replica_lags(client, paused_replica):
     assert _post(client).status_code == 302
     # The replica really is behind: it does not have the row yet.
     assert not Signup.objects.using("replica1").filter(email="Ada.L@example.com").exists()

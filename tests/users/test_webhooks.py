@@ -294,9 +294,9 @@ def test_moto_sns_delivers_a_signed_bounce_that_blocks_the_address(moto_server, 
 
 
 def test_sending_through_ses_without_the_events_topic_is_a_deploy_warning(settings):
-    from project.checks import check_ses_events
+    from users.checks import check_ses_events
 
     settings.EMAIL_PROVIDER, settings.SES_EVENTS_TOPIC_ARN = "ses", ""
-    assert [w.id for w in check_ses_events(None)] == ["users.W001"]
+    assert [w.id for w in check_ses_events(None)] == ["users.W003"]
     settings.SES_EVENTS_TOPIC_ARN = TOPIC
     assert check_ses_events(None) == []

@@ -82,6 +82,9 @@ class QueueWorker:
         using = router.db_for_write(DBTaskResult)
         ready = DBTaskResult.objects.using(using).ready().filter(queue_name=send_email.queue_name)
         with transaction.atomic(using=using):
+            if connections[using].vendor == "postgresql":  # the claim stays open while SES answers (<= ~30 s)
+                with connections[using].cursor() as cursor:
+                    cursor.execute("SET LOCAL idle_in_transaction_session_timeout = '120s'")
             row = ready.get_locked()
             if row is None:
                 return False

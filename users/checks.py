@@ -1,0 +1,37 @@
+"""System checks for the person's-data settings (emails and their links)."""
+
+from django.conf import settings
+from django.core.checks import Warning, register
+
+
+@register()
+def check_email_links(app_configs, **kwargs):
+    errors = []
+    if settings.HTTPS and not settings.PUBLIC_BASE_URL.startswith("https://"):
+        errors.append(
+            Warning(
+                f"PUBLIC_BASE_URL={settings.PUBLIC_BASE_URL!r} is not https: the links in emails, List-Unsubscribe "
+                "included (RFC 8058 requires https), would point at plain HTTP or a local address.",
+                hint="Set PUBLIC_BASE_URL to the public origin, e.g. https://signup.example.org.",
+                id="users.W001",
+            )
+        )
+    if settings.EMAIL_PROVIDER == "ses" and settings.EMAIL_FROM.rpartition("@")[2].rstrip(">") == "example.org":
+        errors.append(
+            Warning(
+                "EMAIL_FROM is still the example sender: SES refuses an identity you have not verified.",
+                hint="Set EMAIL_FROM to an address at your SES-verified domain.",
+                id="users.W002",
+            )
+        )
+    return errors
+
+
+@register(deploy=True)
+def check_ses_events(app_configs, **kwargs):
+    """Sending through SES without its bounce/complaint topic: bounced addresses would keep getting email."""
+    if settings.EMAIL_PROVIDER == "ses" and not settings.SES_EVENTS_TOPIC_ARN:
+        hint = "Set SES_EVENTS_TOPIC_ARN to the SNS topic of the SES configuration set (see README, Bounces)."
+        return [Warning("EMAIL_PROVIDER=ses but SES_EVENTS_TOPIC_ARN is unset: /webhooks/ses/ refuses every event.",
+                        hint=hint, id="users.W003")]  # fmt: skip
+    return []

@@ -101,6 +101,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "users.privacy.site",  # SITE_NAME and SITE_TAGLINE on every page
             ],
         },
     },
@@ -386,3 +387,15 @@ PRIVACY_CONTACT = env_str("PRIVACY_CONTACT", "privacy@example.org")
 RETENTION_UNCONFIRMED_DAYS = env_int("RETENTION_UNCONFIRMED_DAYS", 30, minimum=1)
 RETENTION_NETWORK_DAYS = env_int("RETENTION_NETWORK_DAYS", 90, minimum=1)
 RETENTION_WITHDRAWN_DAYS = env_int("RETENTION_WITHDRAWN_DAYS", 30, minimum=1)
+
+# --- Retention and privacy (users/retention.py, `manage.py purge`; /privacy/; SES events at /webhooks/ses/) ---
+# The one SNS topic whose messages POST /webhooks/ses/ accepts (SES bounces and complaints; see "Bounces").
+SES_EVENTS_TOPIC_ARN = env_str("SES_EVENTS_TOPIC_ARN")
+# Hosts an SNS signing certificate or SubscribeURL may come from (https only); tests may widen it.
+SNS_CERT_HOST_PATTERN = r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
+SNS_CERT_CACHE_SECONDS = 24 * 3600  # a fetched signing certificate is reused this long per process
+# Where boto3 is pointed (moto in the tests); the SNS certificate fetch goes there too when set.
+AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL")
+# Days the CloudWatch log groups keep the logs (the Terraform sets it from the same value): told on /privacy/.
+LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 30, minimum=1)
+PURGE_BATCH_SIZE = 500  # rows per transaction in `manage.py purge`

@@ -99,6 +99,21 @@ def _country_options(selected: str) -> str:
     return mark_safe("".join(tags))  # noqa: S308 - joined from format_html() output
 
 
+class EmailBlockedFilter(admin.SimpleListFilter):
+    """Addresses SES reported as bouncing or complaining (users/webhooks.py): no email goes to them."""
+
+    title = "email"
+    parameter_name = "email_blocked"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "blocked (bounce or complaint)"), ("no", "deliverable")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"yes", "no"}:  # "yes" reads a partial index (migration 0005)
+            return queryset.filter(email_blocked_at__isnull=self.value() == "no")
+        return queryset
+
+
 class SignupChangeList(ChangeList):
     @cached_property
     def result_table(self) -> dict | None:
@@ -155,7 +170,7 @@ class ConsentEventInline(admin.TabularInline):
 @admin.register(Signup)
 class SignupAdmin(admin.ModelAdmin):
     list_display = ["full_name", "email", "country_name", "consent", "created_at"]
-    list_filter = [("created_at", admin.DateFieldListFilter), ("country", CountryFilter), "consent"]
+    list_filter = [("created_at", admin.DateFieldListFilter), ("country", CountryFilter), "consent", EmailBlockedFilter]
     search_fields = ["full_name", "email"]  # icontains, served by the trigram indexes
     readonly_fields = fields = [*COLLECTED_FIELDS, *STATUS_FIELDS]
     inlines = [ConsentEventInline]

@@ -25,3 +25,13 @@ def check_email_links(app_configs, **kwargs):
             )
         )
     return errors
+
+
+@register(deploy=True)
+def check_ses_events(app_configs, **kwargs):
+    """Sending through SES without its bounce/complaint topic: bounced addresses would keep getting email."""
+    if settings.EMAIL_PROVIDER == "ses" and not settings.SES_EVENTS_TOPIC_ARN:
+        hint = "Set SES_EVENTS_TOPIC_ARN to the SNS topic of the SES configuration set (see README, Bounces)."
+        return [Warning("EMAIL_PROVIDER=ses but SES_EVENTS_TOPIC_ARN is unset: /webhooks/ses/ refuses every event.",
+                        hint=hint, id="users.W003")]  # fmt: skip
+    return []

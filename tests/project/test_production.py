@@ -35,6 +35,7 @@ def _production_env(tmp_path) -> dict:
         "REDIS_URL": "rediss://cache.internal.example:6379/0",
         "PUBLIC_BASE_URL": f"https://{HOST}",
         "EMAIL_FROM": f"Signups <no-reply@{HOST}>",
+        "SES_EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:signups-ses-events",
     }
 
 

@@ -28,7 +28,7 @@ REGION = "ca-central-1"
 APP_ENVIRONMENT = {
     "DATABASE_URL",
     "DATABASE_REPLICA_URLS",
-    "DATABASE_SECRET_ARN",
+    "DATABASE_IAM_AUTH",
     "DATABASE_SSLMODE",
     "DATABASE_SSLROOTCERT",
     "ALLOWED_HOSTS",
@@ -47,8 +47,24 @@ APP_ENVIRONMENT = {
     "OPS_RDS_PROXY",
     "OPS_ALARM_PREFIX",
     "REPLICA_MAX_LAG",
+    "EMAIL_PROVIDER",
+    "EMAIL_FROM",
+    "SES_CONFIGURATION_SET",
+    "SES_EVENTS_TOPIC_ARN",
+    "PUBLIC_BASE_URL",
 }
 APP_SECRETS = {"SECRET_KEY", "REDIS_URL"}
+ACCOUNT = "123456789012"  # moto's account
+# PostgreSQL's log goes to CloudWatch: no statement text, no parameters, no DETAIL (issue 12, item 3).
+LOG_PARAMETERS = {
+    "log_error_verbosity": "terse",
+    "log_min_error_statement": "panic",
+    "log_statement": "none",
+    "log_min_duration_statement": "-1",
+    "log_parameter_max_length": "0",
+    "log_parameter_max_length_on_error": "0",
+    "log_connections": "1",
+}
 
 # Every security-group rule of the stack: (group, direction, port, peer). Nothing else may exist.
 EXPECTED_RULES = {
@@ -70,7 +86,9 @@ EXPECTED_RULES = {
 # What moto cannot do, and how the moto run works around it (the same list is in infra/README.md):
 MOTO_VARS = {
     "replica_count": 0,  # every instance gets the same DbiResourceId, so a replica's apply fails
-    "enable_elasticache": False,  # no member clusters to read back, DeleteCacheSubnetGroup missing
+    # no member clusters to read back, DeleteCacheSubnetGroup missing. Also proves that tasks get no
+    # REDIS_URL secret without a value (ECS would not start them).
+    "enable_elasticache": False,
     "enable_autoscaling": False,  # Application Auto Scaling has no ListTagsForResource
     "deletion_protection": False,  # so that destroy can run
 }
@@ -92,6 +110,9 @@ resource "aws_db_instance" "primary" {
 resource "aws_ecs_service" "app" {
   # DescribeServices returns neither healthCheckGracePeriodSeconds nor availabilityZoneRebalancing
   lifecycle { ignore_changes = [desired_count, health_check_grace_period_seconds, availability_zone_rebalancing] }
+}
+resource "aws_ecs_service" "worker" {
+  lifecycle { ignore_changes = [availability_zone_rebalancing] } # the same gap
 }
 """ + "".join(
     # moto keeps a rule's description only for CIDR peers, not for security-group peers
@@ -208,6 +229,28 @@ def _resource_ref(expression: dict) -> str:
     return next(ref for ref in expression["references"] if re.fullmatch(r"aws_\w+\.\w+", ref))
 
 
+def _policy(values: dict) -> dict[str, dict]:
+    """Sid -> statement of a planned aws_iam_role_policy."""
+    return {st.get("Sid", str(i)): st for i, st in enumerate(json.loads(values["policy"])["Statement"])}
+
+
+def _listed(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _containers(values: dict) -> dict[str, dict]:
+    """name -> container definition of a planned aws_ecs_task_definition."""
+    return {c["name"]: c for c in json.loads(values["container_definitions"])}
+
+
+def _env(container: dict) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container.get("environment", [])}
+
+
+def _config(plan: dict, address: str) -> dict:
+    return next(r for r in plan["configuration"]["root_module"]["resources"] if r["address"] == address)
+
+
 def _output(plan: dict, name: str) -> dict:
     """A map output as planned; keys whose value is only known after apply map to None."""
     change = plan["output_changes"][name]
@@ -270,7 +313,9 @@ def test_checkov_passes_with_every_skip_justified():
 # --- against moto ---------------------------------------------------------------------------------
 def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     """Plan the production shape (replicas, proxy, Redis, auto scaling) and check how it is wired."""
-    terraform.write_vars({**_base_vars(moto_server.url), "replica_count": 2, "enable_rds_proxy": True})
+    terraform.write_vars(
+        {**_base_vars(moto_server.url), "replica_count": 2, "enable_rds_proxy": True, "app_cpu": 1024, "app_memory": 2048}
+    )
     terraform.run("plan", "-input=false", "-no-color", "-out=tfplan")
     plan = json.loads(terraform.run("show", "-json", "tfplan").stdout)
     res = _resources(plan)
@@ -283,6 +328,9 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
         "aws_appautoscaling_policy.requests[0]",
         "aws_wafv2_web_acl_association.alb[0]",
         "aws_flow_log.vpc",
+        "aws_ecs_service.worker",
+        "aws_scheduler_schedule.purge",
+        "aws_secretsmanager_secret_version.redis_url[0]",
     ):
         assert address in res, f"{address} missing from the plan"
 
@@ -292,22 +340,93 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     assert env["DATABASE_SSLMODE"] == "verify-full"
     assert env["TRUSTED_PROXY_COUNT"] == "1"
     assert env["OPS_RDS_INSTANCES"] == "tftest-prod-db,tftest-prod-db-replica-1,tftest-prod-db-replica-2"
+    assert (env["EMAIL_PROVIDER"], env["EMAIL_FROM"]) == ("ses", "no-reply@signup.example.test")
+    assert env["PUBLIC_BASE_URL"] == "https://signup.example.test"
+    assert env["SES_CONFIGURATION_SET"] == "tftest-prod-mail"
+
+    # Behind RDS Proxy the app role logs in with its own password (no IAM end to end in provider 5.100).
+    tasks = plan["output_changes"]["task_environment"]["after"]
+    secrets = plan["output_changes"]["task_secrets"]["after_unknown"]  # ARNs: known after apply
+    web, migrate = tasks["web"], tasks["migrate"]
+    assert web["DATABASE_IAM_AUTH"] == "0" and "DATABASE_SECRET_ARN" in _output(plan, "app_environment")
+    assert plan["output_changes"]["task_secrets"]["after"]["migrate"].keys() | secrets["migrate"].keys() >= {
+        "SECRET_KEY",
+        "REDIS_URL",
+        "DATABASE_APP_PASSWORD",
+    }
+    assert migrate["DATABASE_APP_ROLE"] == "signup_app" and migrate["DATABASE_IAM_AUTH"] == "0"
+    # gunicorn sized from the task's CPU: 1024 units = 1 vCPU -> 2 x 1 + 1 processes; gunicorn on loopback.
+    assert (web["WEB_CONCURRENCY"], web["GUNICORN_THREADS"]) == ("3", "4")
+    assert (web["PORT"], web["HOST"]) == ("8001", "127.0.0.1")
+    assert "PORT" not in tasks["worker"] and "WEB_CONCURRENCY" not in tasks["worker"]
+    assert res["aws_ecs_task_definition.app"]["cpu"] == "1024"
 
     db = res["aws_db_instance.primary"]
     assert db["multi_az"] and db["storage_encrypted"] and db["deletion_protection"]
     assert db["manage_master_user_password"] and db["performance_insights_enabled"]
     assert db["backup_retention_period"] == 7 and db["monitoring_interval"] == 60
+    assert db["iam_database_authentication_enabled"]
     params = {p["name"]: p["value"] for p in res["aws_db_parameter_group.main"]["parameter"]}
     assert params["rds.force_ssl"] == "1"
+    assert {k: params.get(k) for k in LOG_PARAMETERS} == LOG_PARAMETERS
+    proxy_auth = res["aws_db_proxy.main[0]"]["auth"][0]
+    assert (proxy_auth["auth_scheme"], proxy_auth["iam_auth"]) == ("SECRETS", "DISABLED")
+    assert _config(plan, "aws_db_proxy.main")["expressions"]["auth"][0]["secret_arn"]["references"][-1] == (
+        "aws_secretsmanager_secret.db_app"
+    )
 
     redis = res["aws_elasticache_replication_group.redis[0]"]
     assert redis["multi_az_enabled"] and redis["automatic_failover_enabled"]
     assert redis["transit_encryption_enabled"] and redis["at_rest_encryption_enabled"]
 
+    # The ALB checks /health (nothing outside the task) and answers /ready itself with a 404.
     tg = res["aws_lb_target_group.app"]
-    assert tg["health_check"][0]["path"] == "/ready" and tg["deregistration_delay"] == "30"
+    assert tg["health_check"][0]["path"] == "/health" and tg["deregistration_delay"] == "30"
+    rule = res["aws_lb_listener_rule.hide_ready"]
+    assert set(rule["condition"][0]["path_pattern"][0]["values"]) == {"/ready", "/ready/*"}
+    assert rule["action"][0]["type"] == "fixed-response"
+    assert rule["action"][0]["fixed_response"][0]["status_code"] == "404"
+    assert _resource_ref(_config(plan, "aws_lb_listener_rule.hide_ready")["expressions"]["listener_arn"]) == (
+        "aws_lb_listener.https"
+    )
     redirect = res["aws_lb_listener.http"]["default_action"][0]["redirect"][0]
     assert (redirect["protocol"], redirect["status_code"]) == ("HTTPS", "HTTP_301")
+    web_lb = res["aws_ecs_service.app"]["load_balancer"][0]
+    assert (web_lb["container_name"], web_lb["container_port"]) == ("proxy", 8000)
+    assert not res["aws_ecs_service.worker"]["load_balancer"]
+
+    # WAF logs keep no cookies or bearer tokens; every log group is bounded and encrypted, replicas' too.
+    redacted = res["aws_wafv2_web_acl_logging_configuration.main[0]"]["redacted_fields"]
+    assert {f["single_header"][0]["name"] for f in redacted} == {"cookie", "authorization"}
+    groups = {a: v for a, v in res.items() if a.startswith("aws_cloudwatch_log_group.")}
+    assert {g["retention_in_days"] for g in groups.values()} == {30}
+    assert {g["name"] for g in groups.values()} >= {
+        f"/aws/rds/instance/tftest-prod-db{suffix}/{log}"
+        for suffix in ("", "-replica-1", "-replica-2")
+        for log in ("postgresql", "upgrade")
+    }
+    for group in plan["configuration"]["root_module"]["resources"]:
+        if group["type"] == "aws_cloudwatch_log_group":
+            assert _resource_ref(group["expressions"]["kms_key_id"]) == "aws_kms_key.main", group["address"]
+    assert plan["output_changes"]["log_retention_days"]["after"] == 30
+    assert res["aws_s3_bucket_lifecycle_configuration.logs"]["rule"][0]["expiration"][0]["days"] == 30
+
+    # SES: the domain identity (DKIM), its configuration set, events -> SNS -> the webhook over HTTPS.
+    assert res["aws_sesv2_email_identity.domain"]["email_identity"] == "signup.example.test"
+    assert res["aws_sesv2_email_identity.domain"]["configuration_set_name"] == "tftest-prod-mail"
+    assert res["aws_sesv2_configuration_set.main"]["delivery_options"][0]["tls_policy"] == "REQUIRE"
+    events = res["aws_ses_event_destination.sns"]
+    assert set(events["matching_types"]) == {"bounce", "complaint", "delivery"} and events["enabled"]
+    sub = res["aws_sns_topic_subscription.ses_webhook"]
+    assert (sub["protocol"], sub["endpoint"]) == ("https", "https://signup.example.test/webhooks/ses/")
+    assert not sub["raw_message_delivery"]
+
+    # The purge: daily, on Fargate in the app subnets, its own task definition.
+    schedule = res["aws_scheduler_schedule.purge"]
+    assert schedule["schedule_expression"] == "cron(30 3 * * ? *)"
+    assert schedule["target"][0]["ecs_parameters"][0]["launch_type"] == "FARGATE"
+    target = _config(plan, "aws_scheduler_schedule.purge")["expressions"]["target"][0]
+    assert 'aws_ecs_task_definition.job["purge"]' in target["ecs_parameters"][0]["task_definition_arn"]["references"]
 
     # Internet routes: public -> internet gateway, app -> NAT. The data tier's table gets none at all.
     config = plan["configuration"]["root_module"]["resources"]

@@ -30,7 +30,7 @@ locals {
       AWS_STORAGE_BUCKET_NAME = aws_s3_bucket.assets.id
       EMAIL_PROVIDER          = "ses"
       EMAIL_FROM              = local.email_from
-      SES_CONFIGURATION_SET   = aws_sesv2_configuration_set.main.configuration_set_name
+      SES_CONFIGURATION_SET   = aws_ses_configuration_set.main.name
       SES_EVENTS_TOPIC_ARN    = aws_sns_topic.ses_events.arn
       PUBLIC_BASE_URL         = local.public_base_url
       OPS_ALB                 = aws_lb.main.arn_suffix

@@ -179,7 +179,7 @@ data "aws_iam_policy_document" "worker" {
   statement {
     sid       = "SendEmailAsTheDomain"
     actions   = ["ses:SendEmail", "ses:SendRawEmail"]
-    resources = [aws_sesv2_email_identity.domain.arn, aws_sesv2_configuration_set.main.arn]
+    resources = [aws_sesv2_email_identity.domain.arn, aws_ses_configuration_set.main.arn]
     condition {
       test     = "StringEquals"
       variable = "ses:FromAddress"

@@ -114,6 +114,19 @@ resource "aws_ecs_service" "app" {
 resource "aws_ecs_service" "worker" {
   lifecycle { ignore_changes = [availability_zone_rebalancing] } # the same gap
 }
+resource "aws_ses_configuration_set" "main" {
+  # moto has no PutConfigurationSetDeliveryOptions (the SDK retries its 500 for ever), and its
+  # DescribeConfigurationSet returns neither delivery nor reputation options
+  dynamic "delivery_options" {
+    for_each = []
+    content {}
+  }
+  lifecycle { ignore_changes = [delivery_options, reputation_metrics_enabled] }
+}
+resource "aws_sesv2_email_identity" "domain" {
+  # moto keeps the tags given to CreateEmailIdentity, but ListTagsForResource does not return them
+  lifecycle { ignore_changes = [tags_all] }
+}
 """ + "".join(
     # moto keeps a rule's description only for CIDR peers, not for security-group peers
     f'resource "aws_vpc_security_group_{kind}_rule" "{name}" {{\n  lifecycle {{ ignore_changes = [description] }}\n}}\n'
@@ -314,7 +327,13 @@ def test_checkov_passes_with_every_skip_justified():
 def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     """Plan the production shape (replicas, proxy, Redis, auto scaling) and check how it is wired."""
     terraform.write_vars(
-        {**_base_vars(moto_server.url), "replica_count": 2, "enable_rds_proxy": True, "app_cpu": 1024, "app_memory": 2048}
+        {
+            **_base_vars(moto_server.url),
+            "replica_count": 2,
+            "enable_rds_proxy": True,
+            "app_cpu": 1024,
+            "app_memory": 2048,
+        }
     )
     terraform.run("plan", "-input=false", "-no-color", "-out=tfplan")
     plan = json.loads(terraform.run("show", "-json", "tfplan").stdout)
@@ -414,7 +433,7 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     # SES: the domain identity (DKIM), its configuration set, events -> SNS -> the webhook over HTTPS.
     assert res["aws_sesv2_email_identity.domain"]["email_identity"] == "signup.example.test"
     assert res["aws_sesv2_email_identity.domain"]["configuration_set_name"] == "tftest-prod-mail"
-    assert res["aws_sesv2_configuration_set.main"]["delivery_options"][0]["tls_policy"] == "REQUIRE"
+    assert res["aws_ses_configuration_set.main"]["delivery_options"][0]["tls_policy"] == "Require"
     events = res["aws_ses_event_destination.sns"]
     assert set(events["matching_types"]) == {"bounce", "complaint", "delivery"} and events["enabled"]
     sub = res["aws_sns_topic_subscription.ses_webhook"]
@@ -460,10 +479,11 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
 
 @pytest.mark.slow
 def test_apply_then_replan_shows_no_changes_then_destroy(terraform, moto_server):
-    """Create everything moto can, prove a second plan is empty, then tear it all down."""
+    """Create everything moto can (the default shape: IAM auth, no proxy), prove a second plan is empty
+    and check what it holds, then tear it all down."""
     import boto3
 
-    terraform.write_vars({**_base_vars(moto_server.url), **MOTO_VARS, "enable_rds_proxy": True})
+    terraform.write_vars({**_base_vars(moto_server.url), **MOTO_VARS})
     (terraform.dir / "moto_override.tf").write_text(MOTO_OVERRIDE)
     timings = {}
     try:
@@ -474,28 +494,129 @@ def test_apply_then_replan_shows_no_changes_then_destroy(terraform, moto_server)
         out = terraform.output()
         assert out["OPS_ALB"].startswith("app/tftest-prod-alb/")
         assert out["OPS_TARGET_GROUP"].startswith("targetgroup/tftest-prod-app/")
-        assert out["DATABASE_URL"].startswith("postgres://signup@tftest-prod-db.")
-        assert out["OPS_RDS_PROXY"] == "tftest-prod-db"
+        assert out["DATABASE_URL"].startswith("postgres://signup_app@tftest-prod-db.")
+        assert (out["DATABASE_IAM_AUTH"], out["DATABASE_SECRET_ARN"], out["OPS_RDS_PROXY"]) == ("1", "", "")
         assert out["AWS_STORAGE_BUCKET_NAME"] == "tftest-prod-assets-123456789012"
+        assert out["log_retention_days"] == 30
 
         # What the provider reads back through the override above is checked here, in moto itself.
         kw = {"region_name": REGION, "endpoint_url": moto_server.url}
         kw |= {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         rds = boto3.client("rds", **kw)
         params = rds.describe_db_parameters(DBParameterGroupName="tftest-prod-postgres16")["Parameters"]
-        assert {p["ParameterName"]: p["ParameterValue"] for p in params}["rds.force_ssl"] == "1"
+        params = {p["ParameterName"]: p["ParameterValue"] for p in params}
+        assert params["rds.force_ssl"] == "1"
+        assert {k: params.get(k) for k in LOG_PARAMETERS} == LOG_PARAMETERS
         elb = boto3.client("elbv2", **kw)
         tg = elb.describe_target_groups(Names=["tftest-prod-app"])["TargetGroups"][0]
-        assert (tg["HealthCheckPath"], tg["HealthyThresholdCount"], tg["UnhealthyThresholdCount"]) == ("/ready", 2, 3)
+        assert (tg["HealthCheckPath"], tg["HealthyThresholdCount"], tg["UnhealthyThresholdCount"]) == ("/health", 2, 3)
+
+        # Every secret a task definition injects has a value: otherwise ECS cannot start the task.
+        secretsmanager = boto3.client("secretsmanager", **kw)
+        ecs = boto3.client("ecs", **kw)
+        for family in ("app", "worker", "purge", "migrate"):
+            task = ecs.describe_task_definition(taskDefinition=f"tftest-prod-{family}")["taskDefinition"]
+            for container in task["containerDefinitions"]:
+                for secret in container.get("secrets", []):
+                    arn = secret["valueFrom"].removesuffix(":password::")
+                    assert secretsmanager.get_secret_value(SecretId=arn)["SecretString"], secret["name"]
 
         start = time.monotonic()
-        replan = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", check=False)
+        replan = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=replan", check=False)
         timings["plan"] = time.monotonic() - start
         assert replan.returncode == 0, f"second plan is not empty:\n{replan.stdout[-6000:]}{replan.stderr[-2000:]}"
+        _check_applied_stack(_resources(json.loads(terraform.run("show", "-json", "replan").stdout)))
     finally:
+        # moto has no DeleteConfigurationSetEventDestination: forget the destination, and the destroy of
+        # its configuration set drops it (as SES itself does).
+        terraform.run("state", "rm", "aws_ses_event_destination.sns", check=False)
         start = time.monotonic()
         destroy = terraform.run("destroy", "-input=false", "-no-color", "-auto-approve", "-parallelism=20", check=False)
         timings["destroy"] = time.monotonic() - start
         print("terraform against moto:", {k: f"{v:.0f}s" for k, v in timings.items()})
     assert destroy.returncode == 0, destroy.stdout[-4000:] + destroy.stderr[-4000:]
     assert terraform.run("state", "list").stdout.strip() == ""
+
+
+def _check_applied_stack(res: dict[str, dict]) -> None:
+    """Task definitions, roles and the schedule as applied (the no-change plan holds every value)."""
+    assert "aws_secretsmanager_secret.redis_url[0]" not in res  # no ElastiCache: no REDIS_URL at all
+
+    # The web task: nginx on 8000 in front of gunicorn on loopback 8001, sized for 0.5 vCPU.
+    app = _containers(res["aws_ecs_task_definition.app"])
+    assert set(app) == {"app", "proxy"}
+    web = _env(app["app"])
+    assert (web["PORT"], web["HOST"], web["WEB_CONCURRENCY"], web["GUNICORN_THREADS"]) == (
+        "8001",
+        "127.0.0.1",
+        "2",
+        "4",
+    )
+    assert web["TRUSTED_PROXY_COUNT"] == "1"
+    assert "8001/health" in " ".join(app["app"]["healthCheck"]["command"])
+    assert "portMappings" not in app["app"] or not app["app"]["portMappings"]
+    proxy = app["proxy"]
+    assert proxy["image"].endswith(":test-proxy") and proxy["portMappings"][0]["containerPort"] == 8000
+    assert proxy["dependsOn"] == [{"containerName": "app", "condition": "HEALTHY"}]
+    assert proxy["logConfiguration"]["options"]["awslogs-group"] == "/tftest-prod/proxy"
+    assert proxy["readonlyRootFilesystem"]
+
+    # Web, worker and purge connect as the app role with IAM tokens; only the migration is the owner.
+    jobs = {
+        name: _containers(res[f'aws_ecs_task_definition.job["{name}"]'])[name]
+        for name in ("worker", "purge", "migrate")
+    }
+    assert jobs["worker"]["command"] == ["python", "manage.py", "worker"]
+    assert jobs["purge"]["command"] == ["python", "manage.py", "purge"]
+    assert jobs["migrate"]["command"][-1] == "python manage.py migrate --noinput && python manage.py setup_db_roles"
+    assert jobs["worker"]["logConfiguration"]["options"]["awslogs-group"] == "/tftest-prod/worker"
+    for name, env in {"web": web, "worker": _env(jobs["worker"]), "purge": _env(jobs["purge"])}.items():
+        assert env["DATABASE_URL"].startswith("postgres://signup_app@tftest-prod-db."), name
+        assert env["DATABASE_IAM_AUTH"] == "1" and "DATABASE_SECRET_ARN" not in env, name
+        assert env["EMAIL_PROVIDER"] == "ses" and env["SES_EVENTS_TOPIC_ARN"].endswith(":tftest-prod-ses-events"), name
+    migrate = _env(jobs["migrate"])
+    assert migrate["DATABASE_URL"].startswith("postgres://signup@tftest-prod-db.")
+    assert (migrate["DATABASE_IAM_AUTH"], migrate["DATABASE_APP_ROLE"]) == ("0", "signup_app")
+    owner_secret = res["aws_db_instance.primary"]["master_user_secret"][0]["secret_arn"]
+    assert migrate["DATABASE_SECRET_ARN"] == owner_secret
+    for container in [*app.values(), *jobs.values()]:
+        assert {s["name"] for s in container.get("secrets", [])} <= {"SECRET_KEY"}, container["name"]
+
+    # IAM: DescribeDBInstances on db:* (Filters are authorized against db:*); rds-db:connect as the app
+    # role on the instance's resource id; SES only for the worker, only this identity and set.
+    task = _policy(res["aws_iam_role_policy.task"])
+    assert task["OpsDescribeDatabases"]["Action"] == "rds:DescribeDBInstances"
+    assert task["OpsDescribeDatabases"]["Resource"] == f"arn:aws:rds:{REGION}:{ACCOUNT}:db:*"
+    resource_id = res["aws_db_instance.primary"]["resource_id"]
+    connect = f"arn:aws:rds-db:{REGION}:{ACCOUNT}:dbuser:{resource_id}/signup_app"
+    worker = _policy(res["aws_iam_role_policy.worker"])
+    for policy in (task, worker):
+        assert policy["DatabaseConnectAsAppRole"]["Action"] == "rds-db:connect"
+        assert _listed(policy["DatabaseConnectAsAppRole"]["Resource"]) == [connect]
+        assert owner_secret not in json.dumps(policy)
+    assert "ses:" not in json.dumps(task)
+    send = worker["SendEmailAsTheDomain"]
+    assert set(_listed(send["Action"])) == {"ses:SendEmail", "ses:SendRawEmail"}
+    assert set(_listed(send["Resource"])) == {
+        res["aws_sesv2_email_identity.domain"]["arn"],
+        res["aws_ses_configuration_set.main"]["arn"],
+    }
+    assert send["Condition"] == {"StringEquals": {"ses:FromAddress": "no-reply@signup.example.test"}}
+    assert owner_secret in json.dumps(_policy(res["aws_iam_role_policy.migrate"]))
+
+    # The scheduler runs exactly the purge task definition and passes exactly its two roles.
+    purge_arn = res['aws_ecs_task_definition.job["purge"]']["arn"]
+    schedule = res["aws_scheduler_schedule.purge"]["target"][0]
+    assert schedule["ecs_parameters"][0]["task_definition_arn"] == purge_arn
+    assert schedule["arn"] == res["aws_ecs_cluster.main"]["arn"]
+    scheduler = _policy(res["aws_iam_role_policy.scheduler"])
+    assert (scheduler["RunThePurgeTask"]["Action"], scheduler["RunThePurgeTask"]["Resource"]) == (
+        "ecs:RunTask",
+        purge_arn,
+    )
+    assert set(_listed(scheduler["PassThePurgeTaskRoles"]["Resource"])) == {
+        res["aws_iam_role.execution"]["arn"],
+        res["aws_iam_role.worker"]["arn"],
+    }
+    assert res['aws_ecs_task_definition.job["purge"]']["task_role_arn"] == res["aws_iam_role.worker"]["arn"]
+    assert res["aws_ecs_service.worker"]["task_definition"] == res['aws_ecs_task_definition.job["worker"]']["arn"]

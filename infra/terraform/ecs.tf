@@ -66,7 +66,7 @@ locals {
     # The owner: straight to the primary (DDL through a proxy would pin its connections anyway), with the
     # password RDS manages; setup_db_roles then (re)creates the app role.
     migrate = merge(
-      { for k, v in local.app_environment : k => v if !contains(["DATABASE_SECRET_ARN"], k) },
+      local.app_environment,
       {
         DATABASE_URL          = "postgres://${var.db_username}@${aws_db_instance.primary.address}:5432/${var.db_name}"
         DATABASE_REPLICA_URLS = ""
@@ -93,7 +93,7 @@ locals {
   }
 
   image = "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
-  # What every container running the app image shares: read-only root, a writable /tmp, the secrets.
+  # What every container running the app image shares: the image, a read-only root, a writable /tmp.
   app_container = {
     image                  = local.image
     essential              = true

@@ -1,14 +1,12 @@
 """infra/terraform: formatted, valid and checkov-clean offline; planned, applied and destroyed against moto.
 
-Terraform always runs on a temporary copy with its own TF_DATA_DIR and state, so nothing is written
-into the source tree. The AWS provider comes from a local filesystem mirror (no registry access).
+How Terraform runs (a throwaway copy, the provider mirror, what moto lacks) is in tests/infra/tfplan.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import time
@@ -16,13 +14,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-TF_DIR = ROOT / "infra" / "terraform"
-CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
-CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-PLUGIN_DIRS = ("/opt/tf-plugins", "/usr/local/share/tf-plugins", "/usr/share/tf-plugins", "~/.terraform.d/plugins")
-# A region no other test uses, so the stack never shows up in the ops tests' moto data.
-REGION = "ca-central-1"
+from tests.infra import tfplan as tp
+from tests.infra.tfplan import MOTO_OVERRIDE, MOTO_VARS, REGION, TF_DIR, Terraform
+
+CHECKOV = TF_DIR.parents[1] / ".venv-checkov" / "bin" / "checkov"
 
 # Every variable the app reads that Terraform must provide (plain environment or ECS secret).
 APP_ENVIRONMENT = {
@@ -83,202 +78,15 @@ EXPECTED_RULES = {
     ("redis", "ingress", 6379, "sg:app"),
 }
 
-# What moto cannot do, and how the moto run works around it (the same list is in infra/README.md):
-MOTO_VARS = {
-    "replica_count": 0,  # every instance gets the same DbiResourceId, so a replica's apply fails
-    # no member clusters to read back, DeleteCacheSubnetGroup missing. Also proves that tasks get no
-    # REDIS_URL secret without a value (ECS would not start them).
-    "enable_elasticache": False,
-    "enable_autoscaling": False,  # Application Auto Scaling has no ListTagsForResource
-    "deletion_protection": False,  # so that destroy can run
-}
-# Attributes moto accepts but never returns: without these every plan would set them again. A pending
-# change on the primary would also defer the IAM policy documents that read its master_user_secret, so
-# the task and proxy role policies would show as changing too.
-MOTO_OVERRIDE = """
-resource "aws_db_parameter_group" "main" {
-  lifecycle { ignore_changes = [parameter] } # DescribeDBParameters omits Source
-}
-resource "aws_db_instance" "primary" {
-  # DescribeDBInstances returns none of the PerformanceInsights* fields
-  lifecycle {
-    ignore_changes = [
-      performance_insights_enabled, performance_insights_kms_key_id, performance_insights_retention_period,
-    ]
-  }
-}
-resource "aws_ecs_service" "app" {
-  # DescribeServices returns neither healthCheckGracePeriodSeconds nor availabilityZoneRebalancing
-  lifecycle { ignore_changes = [desired_count, health_check_grace_period_seconds, availability_zone_rebalancing] }
-}
-resource "aws_ecs_service" "worker" {
-  lifecycle { ignore_changes = [availability_zone_rebalancing] } # the same gap
-}
-resource "aws_ses_configuration_set" "main" {
-  # moto has no PutConfigurationSetDeliveryOptions (the SDK retries its 500 for ever), and its
-  # DescribeConfigurationSet returns neither delivery nor reputation options
-  dynamic "delivery_options" {
-    for_each = []
-    content {}
-  }
-  lifecycle { ignore_changes = [delivery_options, reputation_metrics_enabled] }
-}
-resource "aws_sesv2_email_identity" "domain" {
-  # moto keeps the tags given to CreateEmailIdentity, but ListTagsForResource does not return them
-  lifecycle { ignore_changes = [tags_all] }
-}
-""" + "".join(
-    # moto keeps a rule's description only for CIDR peers, not for security-group peers
-    f'resource "aws_vpc_security_group_{kind}_rule" "{name}" {{\n  lifecycle {{ ignore_changes = [description] }}\n}}\n'
-    for kind, name in [
-        ("egress", "alb_to_app"),
-        ("ingress", "app_from_alb"),
-        ("egress", "app_to_db"),
-        ("egress", "app_to_proxy"),
-        ("egress", "app_to_redis"),
-        ("ingress", "db_from_app"),
-        ("ingress", "db_from_proxy"),
-        ("ingress", "proxy_from_app"),
-        ("egress", "proxy_to_db"),
-        ("ingress", "redis_from_app"),
-    ]
-)
-
-
-# --- helpers --------------------------------------------------------------------------------------
-def _unavailable(reason: str) -> None:
-    """Fail under CI (the toolchain is part of the contract there), skip elsewhere."""
-    if CI:
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
-def _plugin_dir() -> Path | None:
-    candidates = [os.environ.get("TF_PLUGIN_DIR", ""), *PLUGIN_DIRS]
-    for candidate in filter(None, candidates):
-        path = Path(candidate).expanduser()
-        if (path / "registry.terraform.io" / "hashicorp" / "aws").is_dir():
-            return path
-    return None
-
-
-class Terraform:
-    """terraform in a throwaway copy of infra/terraform, with fake credentials and no network."""
-
-    def __init__(self, workdir: Path, plugin_dir: Path) -> None:
-        self.dir = workdir / "tf"
-        shutil.copytree(TF_DIR, self.dir, ignore=shutil.ignore_patterns(".terraform*", "*.tfstate*", "moto"))
-        self.env = {
-            **os.environ,
-            "TF_DATA_DIR": str(workdir / "tf-data"),
-            "TF_IN_AUTOMATION": "1",
-            "TF_INPUT": "0",
-            "CHECKPOINT_DISABLE": "1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-        }
-        for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE"):
-            self.env.pop(var, None)
-        self.plugin_dir = plugin_dir
-
-    def run(self, *args: str, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            ["terraform", f"-chdir={self.dir}", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and proc.returncode != 0:
-            pytest.fail(f"terraform {args[0]} exited {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
-        return proc
-
-    def init(self) -> None:
-        self.run("init", "-backend=false", "-input=false", "-no-color", f"-plugin-dir={self.plugin_dir}")
-
-    def write_vars(self, values: dict) -> str:
-        path = self.dir / "test.auto.tfvars.json"
-        path.write_text(json.dumps(values))
-        return str(path)
-
-    def output(self) -> dict:
-        return {k: v["value"] for k, v in json.loads(self.run("output", "-json").stdout).items()}
-
-
-def _moto_certificate(moto_url: str) -> str:
-    """An ACM certificate in moto for the HTTPS listener (moto's ELBv2 checks that it exists)."""
-    import boto3
-
-    acm = boto3.client(
-        "acm",
-        region_name=REGION,
-        endpoint_url=moto_url,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    return acm.request_certificate(DomainName="signup.example.test")["CertificateArn"]
-
-
-def _base_vars(moto_url: str) -> dict:
-    return {
-        "aws_endpoint": moto_url,
-        "region": REGION,
-        "certificate_arn": _moto_certificate(moto_url),
-        "domain_name": "signup.example.test",
-        "image_tag": "test",
-        "name": "tftest",
-    }
-
-
-def _resources(plan: dict) -> dict[str, dict]:
-    """address -> planned values, over the root module."""
-    # Terraform leaves "values" out when every value is still unknown (a policy whose ARN is not yet known).
-    return {r["address"]: r.get("values", {}) for r in plan["planned_values"]["root_module"].get("resources", [])}
-
-
-def _resource_ref(expression: dict) -> str:
-    """The resource ("type.name") an expression refers to, whatever index or count.index it adds."""
-    return next(ref for ref in expression["references"] if re.fullmatch(r"aws_\w+\.\w+", ref))
-
-
-def _policy(values: dict) -> dict[str, dict]:
-    """Sid -> statement of a planned aws_iam_role_policy."""
-    return {st.get("Sid", str(i)): st for i, st in enumerate(json.loads(values["policy"])["Statement"])}
-
-
-def _listed(value) -> list:
-    return value if isinstance(value, list) else [value]
-
-
-def _containers(values: dict) -> dict[str, dict]:
-    """name -> container definition of a planned aws_ecs_task_definition."""
-    return {c["name"]: c for c in json.loads(values["container_definitions"])}
-
-
-def _env(container: dict) -> dict[str, str]:
-    return {e["name"]: e["value"] for e in container.get("environment", [])}
-
-
-def _config(plan: dict, address: str) -> dict:
-    return next(r for r in plan["configuration"]["root_module"]["resources"] if r["address"] == address)
-
-
-def _output(plan: dict, name: str) -> dict:
-    """A map output as planned; keys whose value is only known after apply map to None."""
-    change = plan["output_changes"][name]
-    unknown = change.get("after_unknown")
-    return {**dict.fromkeys(unknown if isinstance(unknown, dict) else {}), **(change.get("after") or {})}
-
 
 # --- fixtures -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def toolchain() -> Path:
     if shutil.which("terraform") is None:
-        _unavailable("terraform is not on PATH")
-    plugin_dir = _plugin_dir()
+        tp.unavailable("terraform is not on PATH")
+    plugin_dir = tp.plugin_dir()
     if plugin_dir is None:
-        _unavailable(f"no AWS provider mirror (set TF_PLUGIN_DIR or install one under {', '.join(PLUGIN_DIRS)})")
+        tp.unavailable(f"no AWS provider mirror (set TF_PLUGIN_DIR or install one under {', '.join(tp.PLUGIN_DIRS)})")
     return plugin_dir
 
 
@@ -305,7 +113,7 @@ def test_terraform_validates_offline(terraform):
 
 def test_checkov_passes_with_every_skip_justified():
     if not CHECKOV.exists():
-        _unavailable("checkov is not installed: run `make infra-tools`")
+        tp.unavailable("checkov is not installed: run `make infra-tools`")
     proc = subprocess.run(
         [str(CHECKOV), "-d", str(TF_DIR), "--framework", "terraform", "--skip-download", "-o", "json"],
         capture_output=True,
@@ -328,7 +136,7 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     """Plan the production shape (replicas, proxy, Redis, auto scaling) and check how it is wired."""
     terraform.write_vars(
         {
-            **_base_vars(moto_server.url),
+            **tp.base_vars(moto_server.url),
             "replica_count": 2,
             "enable_rds_proxy": True,
             "app_cpu": 1024,
@@ -337,7 +145,7 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     )
     terraform.run("plan", "-input=false", "-no-color", "-out=tfplan")
     plan = json.loads(terraform.run("show", "-json", "tfplan").stdout)
-    res = _resources(plan)
+    res = tp.resources(plan)
 
     for address in (
         "aws_db_instance.replica[1]",
@@ -353,9 +161,9 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     ):
         assert address in res, f"{address} missing from the plan"
 
-    env = _output(plan, "app_environment")
+    env = tp.output(plan, "app_environment")
     assert env.keys() >= APP_ENVIRONMENT, APP_ENVIRONMENT - env.keys()
-    assert set(_output(plan, "app_secrets")) == APP_SECRETS
+    assert set(tp.output(plan, "app_secrets")) == APP_SECRETS
     assert env["DATABASE_SSLMODE"] == "verify-full"
     assert env["TRUSTED_PROXY_COUNT"] == "1"
     assert env["OPS_RDS_INSTANCES"] == "tftest-prod-db,tftest-prod-db-replica-1,tftest-prod-db-replica-2"
@@ -367,7 +175,7 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     tasks = plan["output_changes"]["task_environment"]["after"]
     secrets = plan["output_changes"]["task_secrets"]["after_unknown"]  # ARNs: known after apply
     web, migrate = tasks["web"], tasks["migrate"]
-    assert web["DATABASE_IAM_AUTH"] == "0" and "DATABASE_SECRET_ARN" in _output(plan, "app_environment")
+    assert web["DATABASE_IAM_AUTH"] == "0" and "DATABASE_SECRET_ARN" in tp.output(plan, "app_environment")
     assert plan["output_changes"]["task_secrets"]["after"]["migrate"].keys() | secrets["migrate"].keys() >= {
         "SECRET_KEY",
         "REDIS_URL",
@@ -390,7 +198,7 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     assert {k: params.get(k) for k in LOG_PARAMETERS} == LOG_PARAMETERS
     proxy_auth = res["aws_db_proxy.main[0]"]["auth"][0]
     assert (proxy_auth["auth_scheme"], proxy_auth["iam_auth"]) == ("SECRETS", "DISABLED")
-    assert _config(plan, "aws_db_proxy.main")["expressions"]["auth"][0]["secret_arn"]["references"][-1] == (
+    assert tp.config(plan, "aws_db_proxy.main")["expressions"]["auth"][0]["secret_arn"]["references"][-1] == (
         "aws_secretsmanager_secret.db_app"
     )
 
@@ -405,7 +213,7 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     assert set(rule["condition"][0]["path_pattern"][0]["values"]) == {"/ready", "/ready/*"}
     assert rule["action"][0]["type"] == "fixed-response"
     assert rule["action"][0]["fixed_response"][0]["status_code"] == "404"
-    assert _resource_ref(_config(plan, "aws_lb_listener_rule.hide_ready")["expressions"]["listener_arn"]) == (
+    assert tp.resource_ref(tp.config(plan, "aws_lb_listener_rule.hide_ready")["expressions"]["listener_arn"]) == (
         "aws_lb_listener.https"
     )
     redirect = res["aws_lb_listener.http"]["default_action"][0]["redirect"][0]
@@ -426,7 +234,7 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     }
     for group in plan["configuration"]["root_module"]["resources"]:
         if group["type"] == "aws_cloudwatch_log_group":
-            assert _resource_ref(group["expressions"]["kms_key_id"]) == "aws_kms_key.main", group["address"]
+            assert tp.resource_ref(group["expressions"]["kms_key_id"]) == "aws_kms_key.main", group["address"]
     assert plan["output_changes"]["log_retention_days"]["after"] == 30
     assert res["aws_s3_bucket_lifecycle_configuration.logs"]["rule"][0]["expiration"][0]["days"] == 30
 
@@ -444,12 +252,14 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     schedule = res["aws_scheduler_schedule.purge"]
     assert schedule["schedule_expression"] == "cron(30 3 * * ? *)"
     assert schedule["target"][0]["ecs_parameters"][0]["launch_type"] == "FARGATE"
-    target = _config(plan, "aws_scheduler_schedule.purge")["expressions"]["target"][0]
+    target = tp.config(plan, "aws_scheduler_schedule.purge")["expressions"]["target"][0]
     assert 'aws_ecs_task_definition.job["purge"]' in target["ecs_parameters"][0]["task_definition_arn"]["references"]
 
     # Internet routes: public -> internet gateway, app -> NAT. The data tier's table gets none at all.
     config = plan["configuration"]["root_module"]["resources"]
-    routes = {r["name"]: _resource_ref(r["expressions"]["route_table_id"]) for r in config if r["type"] == "aws_route"}
+    routes = {
+        r["name"]: tp.resource_ref(r["expressions"]["route_table_id"]) for r in config if r["type"] == "aws_route"
+    }
     assert routes == {"public_internet": "aws_route_table.public", "app_nat": "aws_route_table.app"}
     data_table = next(r for r in config if r["address"] == "aws_route_table.data")
     assert "route" not in data_table["expressions"]
@@ -461,9 +271,9 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
         if not rule["type"].startswith("aws_vpc_security_group_"):
             continue
         expr = rule["expressions"]
-        group = _resource_ref(expr["security_group_id"]).split(".")[1]
+        group = tp.resource_ref(expr["security_group_id"]).split(".")[1]
         peer = (
-            "sg:" + _resource_ref(expr["referenced_security_group_id"]).split(".")[1]
+            "sg:" + tp.resource_ref(expr["referenced_security_group_id"]).split(".")[1]
             if "referenced_security_group_id" in expr
             else expr["cidr_ipv4"]["constant_value"]
         )
@@ -483,7 +293,7 @@ def test_apply_then_replan_shows_no_changes_then_destroy(terraform, moto_server)
     and check what it holds, then tear it all down."""
     import boto3
 
-    terraform.write_vars({**_base_vars(moto_server.url), **MOTO_VARS})
+    terraform.write_vars({**tp.base_vars(moto_server.url), **MOTO_VARS})
     (terraform.dir / "moto_override.tf").write_text(MOTO_OVERRIDE)
     timings = {}
     try:
@@ -525,7 +335,7 @@ def test_apply_then_replan_shows_no_changes_then_destroy(terraform, moto_server)
         replan = terraform.run("plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=replan", check=False)
         timings["plan"] = time.monotonic() - start
         assert replan.returncode == 0, f"second plan is not empty:\n{replan.stdout[-6000:]}{replan.stderr[-2000:]}"
-        _check_applied_stack(_resources(json.loads(terraform.run("show", "-json", "replan").stdout)))
+        _check_applied_stack(tp.resources(json.loads(terraform.run("show", "-json", "replan").stdout)))
     finally:
         # moto has no DeleteConfigurationSetEventDestination: forget the destination, and the destroy of
         # its configuration set drops it (as SES itself does).
@@ -543,9 +353,9 @@ def _check_applied_stack(res: dict[str, dict]) -> None:
     assert "aws_secretsmanager_secret.redis_url[0]" not in res  # no ElastiCache: no REDIS_URL at all
 
     # The web task: nginx on 8000 in front of gunicorn on loopback 8001, sized for 0.5 vCPU.
-    app = _containers(res["aws_ecs_task_definition.app"])
+    app = tp.containers(res["aws_ecs_task_definition.app"])
     assert set(app) == {"app", "proxy"}
-    web = _env(app["app"])
+    web = tp.env(app["app"])
     assert (web["PORT"], web["HOST"], web["WEB_CONCURRENCY"], web["GUNICORN_THREADS"]) == (
         "8001",
         "127.0.0.1",
@@ -563,18 +373,18 @@ def _check_applied_stack(res: dict[str, dict]) -> None:
 
     # Web, worker and purge connect as the app role with IAM tokens; only the migration is the owner.
     jobs = {
-        name: _containers(res[f'aws_ecs_task_definition.job["{name}"]'])[name]
+        name: tp.containers(res[f'aws_ecs_task_definition.job["{name}"]'])[name]
         for name in ("worker", "purge", "migrate")
     }
     assert jobs["worker"]["command"] == ["python", "manage.py", "worker"]
     assert jobs["purge"]["command"] == ["python", "manage.py", "purge"]
     assert jobs["migrate"]["command"][-1] == "python manage.py migrate --noinput && python manage.py setup_db_roles"
     assert jobs["worker"]["logConfiguration"]["options"]["awslogs-group"] == "/tftest-prod/worker"
-    for name, env in {"web": web, "worker": _env(jobs["worker"]), "purge": _env(jobs["purge"])}.items():
+    for name, env in {"web": web, "worker": tp.env(jobs["worker"]), "purge": tp.env(jobs["purge"])}.items():
         assert env["DATABASE_URL"].startswith("postgres://signup_app@tftest-prod-db."), name
         assert env["DATABASE_IAM_AUTH"] == "1" and "DATABASE_SECRET_ARN" not in env, name
         assert env["EMAIL_PROVIDER"] == "ses" and env["SES_EVENTS_TOPIC_ARN"].endswith(":tftest-prod-ses-events"), name
-    migrate = _env(jobs["migrate"])
+    migrate = tp.env(jobs["migrate"])
     assert migrate["DATABASE_URL"].startswith("postgres://signup@tftest-prod-db.")
     assert (migrate["DATABASE_IAM_AUTH"], migrate["DATABASE_APP_ROLE"]) == ("0", "signup_app")
     owner_secret = res["aws_db_instance.primary"]["master_user_secret"][0]["secret_arn"]
@@ -584,37 +394,37 @@ def _check_applied_stack(res: dict[str, dict]) -> None:
 
     # IAM: DescribeDBInstances on db:* (Filters are authorized against db:*); rds-db:connect as the app
     # role on the instance's resource id; SES only for the worker, only this identity and set.
-    task = _policy(res["aws_iam_role_policy.task"])
+    task = tp.policy(res["aws_iam_role_policy.task"])
     assert task["OpsDescribeDatabases"]["Action"] == "rds:DescribeDBInstances"
     assert task["OpsDescribeDatabases"]["Resource"] == f"arn:aws:rds:{REGION}:{ACCOUNT}:db:*"
     resource_id = res["aws_db_instance.primary"]["resource_id"]
     connect = f"arn:aws:rds-db:{REGION}:{ACCOUNT}:dbuser:{resource_id}/signup_app"
-    worker = _policy(res["aws_iam_role_policy.worker"])
+    worker = tp.policy(res["aws_iam_role_policy.worker"])
     for policy in (task, worker):
         assert policy["DatabaseConnectAsAppRole"]["Action"] == "rds-db:connect"
-        assert _listed(policy["DatabaseConnectAsAppRole"]["Resource"]) == [connect]
+        assert tp.listed(policy["DatabaseConnectAsAppRole"]["Resource"]) == [connect]
         assert owner_secret not in json.dumps(policy)
     assert "ses:" not in json.dumps(task)
     send = worker["SendEmailAsTheDomain"]
-    assert set(_listed(send["Action"])) == {"ses:SendEmail", "ses:SendRawEmail"}
-    assert set(_listed(send["Resource"])) == {
+    assert set(tp.listed(send["Action"])) == {"ses:SendEmail", "ses:SendRawEmail"}
+    assert set(tp.listed(send["Resource"])) == {
         res["aws_sesv2_email_identity.domain"]["arn"],
         res["aws_ses_configuration_set.main"]["arn"],
     }
     assert send["Condition"] == {"StringEquals": {"ses:FromAddress": "no-reply@signup.example.test"}}
-    assert owner_secret in json.dumps(_policy(res["aws_iam_role_policy.migrate"]))
+    assert owner_secret in json.dumps(tp.policy(res["aws_iam_role_policy.migrate"]))
 
     # The scheduler runs exactly the purge task definition and passes exactly its two roles.
     purge_arn = res['aws_ecs_task_definition.job["purge"]']["arn"]
     schedule = res["aws_scheduler_schedule.purge"]["target"][0]
     assert schedule["ecs_parameters"][0]["task_definition_arn"] == purge_arn
     assert schedule["arn"] == res["aws_ecs_cluster.main"]["arn"]
-    scheduler = _policy(res["aws_iam_role_policy.scheduler"])
+    scheduler = tp.policy(res["aws_iam_role_policy.scheduler"])
     assert (scheduler["RunThePurgeTask"]["Action"], scheduler["RunThePurgeTask"]["Resource"]) == (
         "ecs:RunTask",
         purge_arn,
     )
-    assert set(_listed(scheduler["PassThePurgeTaskRoles"]["Resource"])) == {
+    assert set(tp.listed(scheduler["PassThePurgeTaskRoles"]["Resource"])) == {
         res["aws_iam_role.execution"]["arn"],
         res["aws_iam_role.worker"]["arn"],
     }

@@ -32,18 +32,20 @@ resource "aws_lb_target_group" "app" {
   # target is dropped, so a deploy or scale-in never cuts a request off.
   deregistration_delay = 30
 
-  # /ready answers 200 only while the task can reach the primary database (503 otherwise), /health
-  # only says the process is alive (the container health check in ecs.tf uses it).
-  #   interval 10 s, timeout 5 s: /ready runs one "SELECT 1" with a 3 s connect timeout, so 5 s
-  #     fails a hung database quickly without flagging a slow-but-working one.
-  #   unhealthy_threshold 3: a task leaves rotation after 30 s of failures, long enough to ride out
-  #     one RDS connection blip or a Multi-AZ failover (typically 60-120 s fails the task anyway).
+  # /health: the task answers and is not draining; it looks at nothing outside the task (the AWS
+  # Builders' Library, "Implementing health checks": a dependency in the load balancer's check turns
+  # it into a hard dependency of the whole fleet). A database outage therefore never makes the ALB or
+  # ECS replace every task, and a deploy during one does not roll back; the app answers its own
+  # "database unavailable" page instead. The check goes through the nginx sidecar (port 8000) to
+  # gunicorn, so it also covers the proxy.
+  #   interval 10 s, timeout 5 s: /health does no I/O, so 5 s only ever fails a stuck process.
+  #   unhealthy_threshold 3: a task leaves rotation after 30 s of failures.
   #   healthy_threshold 2: a new task takes traffic 20 s after it first answers.
-  # If every task fails at once (the primary is down) the ALB fails open and keeps routing to all of
-  # them, and the app serves its "database unavailable" page rather than the ALB's bare 503.
+  # /ready (the deep check: database, replicas, Redis) stays for on-call and alarms, from inside the
+  # VPC or through the ops page; the listener rule below hides it from the internet.
   health_check {
     enabled             = true
-    path                = "/ready"
+    path                = "/health"
     port                = "traffic-port"
     protocol            = "HTTP"
     matcher             = "200"
@@ -66,6 +68,29 @@ resource "aws_lb_listener" "https" {
   default_action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.app.arn
+  }
+}
+
+# /ready is not for the internet: each call costs database work, and its detail is for on-call. The
+# listener answers it with a fixed 404 before any request reaches a task. Path patterns are
+# case-sensitive, like Django's URLs, and "/ready/*" covers a trailing slash and anything below it.
+resource "aws_lb_listener_rule" "hide_ready" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 1
+
+  condition {
+    path_pattern {
+      values = ["/ready", "/ready/*"]
+    }
+  }
+
+  action {
+    type = "fixed-response"
+    fixed_response {
+      content_type = "text/plain"
+      message_body = "Not Found"
+      status_code  = "404"
+    }
   }
 }
 
@@ -154,6 +179,7 @@ resource "aws_wafv2_web_acl_association" "alb" {
 }
 
 resource "aws_cloudwatch_log_group" "waf" {
+  #checkov:skip=CKV_AWS_338:retention is bounded on purpose (log_retention_days, stated on the privacy page)
   count             = var.enable_waf ? 1 : 0
   name              = "aws-waf-logs-${local.name}" # WAF requires this prefix
   retention_in_days = var.log_retention_days
@@ -164,4 +190,17 @@ resource "aws_wafv2_web_acl_logging_configuration" "main" {
   count                   = var.enable_waf ? 1 : 0
   resource_arn            = aws_wafv2_web_acl.main[0].arn
   log_destination_configs = [aws_cloudwatch_log_group.waf[0].arn]
+
+  # WAF logs every request's headers: keep staff session cookies, CSRF tokens and bearer tokens
+  # (READY_TOKEN) out of them.
+  redacted_fields {
+    single_header {
+      name = "cookie"
+    }
+  }
+  redacted_fields {
+    single_header {
+      name = "authorization"
+    }
+  }
 }

@@ -6,6 +6,7 @@ resource "aws_elasticache_subnet_group" "main" {
 }
 
 resource "aws_cloudwatch_log_group" "redis" {
+  #checkov:skip=CKV_AWS_338:retention is bounded on purpose (log_retention_days, stated on the privacy page)
   count             = var.enable_elasticache ? 1 : 0
   name              = "/${local.name}/redis-slow-log"
   retention_in_days = var.log_retention_days
@@ -31,7 +32,7 @@ resource "aws_elasticache_replication_group" "redis" {
   at_rest_encryption_enabled = true
   kms_key_id                 = aws_kms_key.main.arn
   transit_encryption_enabled = true
-  auth_token                 = aws_secretsmanager_secret_version.redis_auth.secret_string
+  auth_token                 = aws_secretsmanager_secret_version.redis_auth[0].secret_string
 
   snapshot_retention_limit   = 7
   snapshot_window            = "01:00-02:00"

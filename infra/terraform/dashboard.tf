@@ -16,7 +16,7 @@ locals {
       ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "LoadBalancer", local.alb, { stat = "Sum", label = "ALB" }],
       ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", "LoadBalancer", local.alb, { stat = "Sum", label = "app" }],
     ] },
-    { title = "Targets (/ready)", metrics = [
+    { title = "Targets (/health)", metrics = [
       ["AWS/ApplicationELB", "HealthyHostCount", "TargetGroup", local.tg, "LoadBalancer", local.alb, { stat = "Minimum" }],
       ["AWS/ApplicationELB", "UnHealthyHostCount", "TargetGroup", local.tg, "LoadBalancer", local.alb, { stat = "Maximum" }],
     ] },

@@ -1,4 +1,4 @@
-# --- ECS task execution role: pull the image, write logs, fetch the two injected secrets ---------
+# --- ECS task execution role: pull the image, write logs, fetch the injected secrets --------------
 data "aws_iam_policy_document" "ecs_tasks_assume" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -19,11 +19,19 @@ resource "aws_iam_role" "execution" {
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
 }
 
-# AmazonECSTaskExecutionRolePolicy narrowed to this repository and log group, plus the secrets.
+# AmazonECSTaskExecutionRolePolicy narrowed to this repository and these log groups, plus the secrets.
 resource "aws_iam_role_policy" "execution" {
   name   = "pull-log-inject-secrets"
   role   = aws_iam_role.execution.id
   policy = data.aws_iam_policy_document.execution.json
+}
+
+locals {
+  # Every secret any task definition injects (a JSON key suffix ":password::" names the same secret).
+  injected_secret_arns = distinct(concat(
+    values(local.app_secrets),
+    var.enable_rds_proxy ? [aws_secretsmanager_secret.db_app[0].arn] : [],
+  ))
 }
 
 data "aws_iam_policy_document" "execution" {
@@ -37,11 +45,11 @@ data "aws_iam_policy_document" "execution" {
   }
   statement {
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.app.arn}:*"]
+    resources = [for g in aws_cloudwatch_log_group.task : "${g.arn}:*"]
   }
   statement {
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_secretsmanager_secret.secret_key.arn, aws_secretsmanager_secret.redis_url.arn]
+    resources = local.injected_secret_arns
   }
   statement {
     actions   = ["kms:Decrypt"]
@@ -54,7 +62,46 @@ data "aws_iam_policy_document" "execution" {
   }
 }
 
-# --- ECS task role: what the running app may call ------------------------------------------------
+# --- what the app role's tasks may call ------------------------------------------------------------
+locals {
+  # rds-db:connect names the database user on each instance's resource id (db-XXXX), not its name.
+  db_connect_arns = [
+    for id in concat([aws_db_instance.primary.resource_id], aws_db_instance.replica[*].resource_id) :
+    "arn:${local.partition}:rds-db:${var.region}:${local.account_id}:dbuser:${id}/${var.db_app_role}"
+  ]
+}
+
+# The database as the app role: an IAM token (rds-db:connect) or, behind RDS Proxy, the role's secret.
+data "aws_iam_policy_document" "app_database" {
+  dynamic "statement" {
+    for_each = local.db_iam_auth ? [1] : []
+    content {
+      sid       = "DatabaseConnectAsAppRole"
+      actions   = ["rds-db:connect"]
+      resources = local.db_connect_arns
+    }
+  }
+  dynamic "statement" {
+    for_each = var.enable_rds_proxy ? [1] : []
+    content {
+      sid       = "DatabaseAppRoleSecret"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [aws_secretsmanager_secret.db_app[0].arn]
+    }
+  }
+  statement {
+    sid       = "DecryptSecretsAndAssets"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${var.region}.amazonaws.com", "s3.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+# --- web task role -----------------------------------------------------------------------------------
 resource "aws_iam_role" "task" {
   name               = "${local.name}-ecs-task"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
@@ -67,6 +114,8 @@ resource "aws_iam_role_policy" "task" {
 }
 
 data "aws_iam_policy_document" "task" {
+  source_policy_documents = [data.aws_iam_policy_document.app_database.json]
+
   # The ops page: metrics (GetMetricData has no resource-level permissions) and alarm states.
   statement {
     sid       = "OpsReadMetrics"
@@ -78,27 +127,14 @@ data "aws_iam_policy_document" "task" {
     actions   = ["cloudwatch:DescribeAlarms"]
     resources = ["arn:${local.partition}:cloudwatch:${var.region}:${local.account_id}:alarm:*"]
   }
-  # The ops page: state of this stack's database instances (the app asks for each by identifier).
+  # The ops page: state of this stack's database instances. The app asks with Filters
+  # (db-instance-id), and IAM authorizes DescribeDBInstances with Filters against db:* rather than the
+  # instances it returns, so a policy on "<name>-db*" is denied on real AWS (moto does not check IAM).
+  # The call only reads metadata, in this account and region.
   statement {
     sid       = "OpsDescribeDatabases"
     actions   = ["rds:DescribeDBInstances"]
-    resources = ["arn:${local.partition}:rds:${var.region}:${local.account_id}:db:${local.name}-db*"]
-  }
-  # The database password, from the secret RDS manages.
-  statement {
-    sid       = "DatabaseSecret"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_db_instance.primary.master_user_secret[0].secret_arn]
-  }
-  statement {
-    sid       = "DecryptDatabaseSecret"
-    actions   = ["kms:Decrypt"]
-    resources = [aws_kms_key.main.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["secretsmanager.${var.region}.amazonaws.com", "s3.${var.region}.amazonaws.com"]
-    }
+    resources = ["arn:${local.partition}:rds:${var.region}:${local.account_id}:db:*"]
   }
   # Static and media files.
   statement {
@@ -119,6 +155,65 @@ data "aws_iam_policy_document" "task" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
+# --- worker task role (the worker service and the purge): the database and sending email -----------
+resource "aws_iam_role" "worker" {
+  name               = "${local.name}-ecs-worker"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role_policy" "worker" {
+  name   = "worker"
+  role   = aws_iam_role.worker.id
+  policy = data.aws_iam_policy_document.worker.json
+}
+
+data "aws_iam_policy_document" "worker" {
+  source_policy_documents = [data.aws_iam_policy_document.app_database.json]
+
+  # Only the worker sends (the transactional outbox): from EMAIL_FROM, through this identity and this
+  # configuration set. SES authorizes a send against the identity and the configuration set it uses.
+  statement {
+    sid       = "SendEmailAsTheDomain"
+    actions   = ["ses:SendEmail", "ses:SendRawEmail"]
+    resources = [aws_sesv2_email_identity.domain.arn, aws_ses_configuration_set.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "ses:FromAddress"
+      values   = [local.email_from]
+    }
+  }
+}
+
+# --- migration task role: the owner's password, which RDS manages ---------------------------------
+resource "aws_iam_role" "migrate" {
+  name               = "${local.name}-ecs-migrate"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role_policy" "migrate" {
+  name   = "owner-secret"
+  role   = aws_iam_role.migrate.id
+  policy = data.aws_iam_policy_document.migrate.json
+}
+
+data "aws_iam_policy_document" "migrate" {
+  statement {
+    sid       = "DatabaseOwnerSecret"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_db_instance.primary.master_user_secret[0].secret_arn]
+  }
+  statement {
+    sid       = "DecryptDatabaseOwnerSecret"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.main.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${var.region}.amazonaws.com"]
     }
   }
 }
@@ -157,7 +252,7 @@ data "aws_iam_policy_document" "rds_monitoring" {
   }
 }
 
-# --- RDS Proxy: reads the master secret to log in on the app's behalf ----------------------------
+# --- RDS Proxy: reads the app role's secret to log in on the app's behalf -------------------------
 resource "aws_iam_role" "proxy" {
   count              = var.enable_rds_proxy ? 1 : 0
   name               = "${local.name}-rds-proxy"
@@ -178,13 +273,14 @@ resource "aws_iam_role_policy" "proxy" {
   count  = var.enable_rds_proxy ? 1 : 0
   name   = "read-db-secret"
   role   = aws_iam_role.proxy[0].id
-  policy = data.aws_iam_policy_document.proxy.json
+  policy = data.aws_iam_policy_document.proxy[0].json
 }
 
 data "aws_iam_policy_document" "proxy" {
+  count = var.enable_rds_proxy ? 1 : 0
   statement {
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [aws_db_instance.primary.master_user_secret[0].secret_arn]
+    resources = [aws_secretsmanager_secret.db_app[0].arn]
   }
   statement {
     actions   = ["kms:Decrypt"]

@@ -56,6 +56,22 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # SES publishes its events to the encrypted SNS topic (ses.tf), for this account only.
+  statement {
+    sid       = "SesEventsToSns"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["ses.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
   # CloudWatch alarms publish to the encrypted SNS topic.
   statement {
     sid       = "CloudWatchAlarmsToSns"

@@ -130,6 +130,7 @@ resource "aws_flow_log" "vpc" {
 }
 
 resource "aws_cloudwatch_log_group" "flow_logs" {
+  #checkov:skip=CKV_AWS_338:retention is bounded on purpose (log_retention_days, stated on the privacy page)
   name              = "/${local.name}/vpc-flow-logs"
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.main.arn

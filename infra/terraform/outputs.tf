@@ -1,12 +1,48 @@
-# Everything the app reads from its environment; the same values the ECS task receives.
+# Everything the app reads from its environment; the same values the ECS tasks receive.
 output "app_environment" {
-  description = "Plain environment variables of the app (also set on the ECS task)."
+  description = "Plain environment shared by the web, worker and purge tasks (task_environment has each task's own)."
   value       = local.app_environment
 }
 
 output "app_secrets" {
   description = "Variables injected from Secrets Manager through ECS `secrets` (name => secret ARN)."
   value       = local.app_secrets
+}
+
+output "task_environment" {
+  description = "Exactly the plain environment of each container running the app image: web, worker, purge, migrate."
+  value       = local.task_environment
+}
+
+output "task_secrets" {
+  description = "Exactly the injected secrets of each of those containers (name => secret ARN[:json key::])."
+  value       = local.task_secrets
+}
+
+output "migrate_task" {
+  description = "aws ecs run-task arguments of the one-off migration (migrate, then setup_db_roles, as the owner)."
+  value = {
+    cluster         = aws_ecs_cluster.main.name
+    task_definition = aws_ecs_task_definition.job["migrate"].family
+    subnets         = aws_subnet.app[*].id
+    security_groups = [aws_security_group.app.id]
+  }
+}
+
+output "log_retention_days" {
+  description = "How long every log group (app, proxy, worker, WAF, RDS, flow logs) and the ALB access logs are kept: state it on the privacy page."
+  value       = var.log_retention_days
+}
+
+output "ses_dns_records" {
+  description = "DNS records that verify the SES domain (Easy DKIM); created in route53_zone_id when it is set."
+  value = [
+    for token in aws_sesv2_email_identity.domain.dkim_signing_attributes[0].tokens : {
+      name  = "${token}._domainkey.${local.email_domain}"
+      type  = "CNAME"
+      value = "${token}.dkim.amazonses.com"
+    }
+  ]
 }
 
 output "DATABASE_URL" {
@@ -20,8 +56,40 @@ output "DATABASE_REPLICA_URLS" {
 }
 
 output "DATABASE_SECRET_ARN" {
-  description = "Secret RDS manages for the master user: JSON with username and password."
-  value       = local.app_environment.DATABASE_SECRET_ARN
+  description = "The app role's secret (RDS Proxy mode only; empty with IAM auth). The owner's secret is database_owner_secret_arn."
+  value       = lookup(local.app_environment, "DATABASE_SECRET_ARN", "")
+}
+
+output "DATABASE_IAM_AUTH" {
+  description = "1: the app role logs in with RDS IAM tokens (no password exists); 0 behind RDS Proxy."
+  value       = local.app_environment.DATABASE_IAM_AUTH
+}
+
+output "database_owner_secret_arn" {
+  description = "Secret RDS manages for the owner (master user): for the migration task only."
+  value       = aws_db_instance.primary.master_user_secret[0].secret_arn
+}
+
+output "WEB_CONCURRENCY" {
+  description = "gunicorn processes per web task, from app_cpu (2 x vCPUs + 1, at least 2)."
+  value       = local.task_environment.web.WEB_CONCURRENCY
+}
+
+output "EMAIL_FROM" {
+  value = local.app_environment.EMAIL_FROM
+}
+
+output "SES_CONFIGURATION_SET" {
+  value = local.app_environment.SES_CONFIGURATION_SET
+}
+
+output "SES_EVENTS_TOPIC_ARN" {
+  description = "The only SNS topic the webhook accepts (the SES event destination publishes to it)."
+  value       = local.app_environment.SES_EVENTS_TOPIC_ARN
+}
+
+output "PUBLIC_BASE_URL" {
+  value = local.app_environment.PUBLIC_BASE_URL
 }
 
 output "DATABASE_SSLMODE" {
@@ -35,8 +103,8 @@ output "DATABASE_SSLROOTCERT" {
 }
 
 output "REDIS_URL_SECRET_ARN" {
-  description = "REDIS_URL (rediss:// with the AUTH token) lives in this secret; ECS injects it."
-  value       = local.app_secrets.REDIS_URL
+  description = "REDIS_URL (rediss:// with the AUTH token) lives in this secret; ECS injects it. Empty without ElastiCache."
+  value       = lookup(local.app_secrets, "REDIS_URL", "")
 }
 
 output "REDIS_HOST" {

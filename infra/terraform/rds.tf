@@ -7,19 +7,45 @@ resource "aws_db_subnet_group" "main" {
 resource "aws_db_parameter_group" "main" {
   name        = "${local.name}-postgres${split(".", var.db_engine_version)[0]}"
   family      = "postgres${split(".", var.db_engine_version)[0]}"
-  description = "${local.name}: TLS only, slow-query and DDL logging"
+  description = "${local.name}: TLS only; no statement text or parameters in the logs"
 
   parameter {
     name  = "rds.force_ssl"
     value = "1"
   }
+
+  # PostgreSQL's log goes to CloudWatch, so nothing that can carry a person's data may be written to it.
+  # A duplicate signup's unique violation, for example, would otherwise log the INSERT with the name,
+  # email, phone and IP (STATEMENT) and "Key (email)=(...) already exists" (DETAIL).
+  parameter {
+    name  = "log_error_verbosity"
+    value = "terse" # no DETAIL, HINT, QUERY or CONTEXT lines: an error is its message only
+  }
+  parameter {
+    name  = "log_min_error_statement"
+    value = "panic" # the statement that raised an error is not logged (only for a PANIC, i.e. never)
+  }
   parameter {
     name  = "log_statement"
-    value = "ddl"
+    value = "none" # no statement is logged for its kind (ddl/mod/all)
   }
   parameter {
     name  = "log_min_duration_statement"
-    value = "1000" # ms: log queries slower than one second
+    value = "-1" # no slow-statement logging (its text and bind parameters); Performance Insights covers slow SQL
+  }
+  parameter {
+    name  = "log_parameter_max_length"
+    value = "0" # should a statement be logged after all, its bind parameters are not
+  }
+  parameter {
+    name  = "log_parameter_max_length_on_error"
+    value = "0" # nor in error reports (0 is PostgreSQL's default; stated so that no one turns it on by accident)
+  }
+  # Who logs in, as which role, from which task: worth keeping for an audit of the owner role, and it
+  # holds no personal data (the clients are tasks and the proxy, not people).
+  parameter {
+    name  = "log_connections"
+    value = "1"
   }
   # Replicas answer long reads without cancelling them for replay, at the cost of some lag (alarmed).
   parameter {
@@ -33,6 +59,8 @@ resource "aws_db_parameter_group" "main" {
 }
 
 locals {
+  # Known at plan time (from names only), so the log groups can be created before the instances.
+  db_identifiers = concat(["${local.name}-db"], [for i in range(var.replica_count) : "${local.name}-db-replica-${i + 1}"])
   db_common = {
     monitoring_interval = 60
     pi_retention_days   = 7 # the free tier of Performance Insights
@@ -41,7 +69,7 @@ locals {
 }
 
 resource "aws_db_instance" "primary" {
-  identifier     = "${local.name}-db"
+  identifier     = local.db_identifiers[0]
   engine         = "postgres"
   engine_version = var.db_engine_version
   instance_class = var.db_instance_class
@@ -91,7 +119,7 @@ resource "aws_db_instance" "replica" {
   #checkov:skip=CKV_AWS_157:a replica is one of several readers; the app falls back to the primary
   #checkov:skip=CKV_AWS_133:backups are taken from the Multi-AZ primary; a replica is rebuilt from it
   count               = var.replica_count
-  identifier          = "${local.name}-db-replica-${count.index + 1}"
+  identifier          = local.db_identifiers[count.index + 1]
   replicate_source_db = aws_db_instance.primary.identifier
   instance_class      = var.db_instance_class
   availability_zone   = local.azs[(count.index + 1) % 2]
@@ -120,17 +148,30 @@ resource "aws_db_instance" "replica" {
   monitoring_interval                   = local.db_common.monitoring_interval
   monitoring_role_arn                   = aws_iam_role.rds_monitoring.arn
   enabled_cloudwatch_logs_exports       = local.db_common.log_exports
+
+  depends_on = [aws_cloudwatch_log_group.rds]
 }
 
-# RDS would create these on first export with no retention and no key; create them first instead.
+# RDS would create these on first export with no retention and no key; create them first instead, for
+# the primary and for every replica (each instance exports to /aws/rds/instance/<identifier>/<log>).
 resource "aws_cloudwatch_log_group" "rds" {
-  for_each          = toset(local.db_common.log_exports)
-  name              = "/aws/rds/instance/${local.name}-db/${each.key}"
+  #checkov:skip=CKV_AWS_338:retention is bounded on purpose (log_retention_days, stated on the privacy page)
+  for_each = {
+    for pair in setproduct(local.db_identifiers, local.db_common.log_exports) : "${pair[0]}/${pair[1]}" => pair
+  }
+  name              = "/aws/rds/instance/${each.value[0]}/${each.value[1]}"
   retention_in_days = var.log_retention_days
   kms_key_id        = aws_kms_key.main.arn
 }
 
 # --- RDS Proxy (optional) ------------------------------------------------------------------------
+# The proxy is for the app tasks only (migrations connect to the primary directly, as the owner), so it
+# logs in as the app role with that role's own secret. IAM all the way to the database would need the
+# proxy's DefaultAuthScheme=IAM_AUTH, which aws_db_proxy in provider 5.100 cannot set; and a role that
+# is a member of rds_iam can no longer log in with a password. So with the proxy the app role uses a
+# password everywhere (proxy and replicas alike, DATABASE_IAM_AUTH=0): Terraform generates it into
+# Secrets Manager (secrets.tf), the migration task hands it to setup_db_roles, the app and the proxy read
+# it from the secret. Without the proxy the app role uses IAM tokens and no password exists at all.
 resource "aws_db_proxy" "main" {
   count                  = var.enable_rds_proxy ? 1 : 0
   name                   = "${local.name}-db"
@@ -143,7 +184,7 @@ resource "aws_db_proxy" "main" {
 
   auth {
     auth_scheme               = "SECRETS"
-    secret_arn                = aws_db_instance.primary.master_user_secret[0].secret_arn
+    secret_arn                = aws_secretsmanager_secret.db_app[0].arn
     iam_auth                  = "DISABLED"
     client_password_auth_type = "POSTGRES_SCRAM_SHA_256"
   }

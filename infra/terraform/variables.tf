@@ -55,6 +55,24 @@ variable "domain_name" {
   type        = string
 }
 
+variable "email_domain" {
+  description = "Domain SES sends from (a DKIM-verified domain identity); null = domain_name."
+  type        = string
+  default     = null
+}
+
+variable "email_from" {
+  description = "EMAIL_FROM: sender address, in email_domain; null = no-reply@<email_domain>."
+  type        = string
+  default     = null
+}
+
+variable "route53_zone_id" {
+  description = "Route 53 hosted zone of email_domain: if set, the DKIM CNAMEs are created there; else see the output ses_dns_records."
+  type        = string
+  default     = null
+}
+
 variable "enable_waf" {
   description = "Attach a WAFv2 web ACL (AWS managed common + known-bad-inputs rules) to the ALB."
   type        = bool
@@ -83,6 +101,36 @@ variable "app_memory" {
   description = "Fargate task memory (MiB)."
   type        = number
   default     = 1024
+}
+
+variable "gunicorn_threads" {
+  description = "GUNICORN_THREADS: threads per gunicorn worker (WEB_CONCURRENCY follows app_cpu, see ecs.tf)."
+  type        = number
+  default     = 4
+}
+
+variable "worker_count" {
+  description = "Tasks of the queue worker service (python manage.py worker)."
+  type        = number
+  default     = 1
+}
+
+variable "worker_cpu" {
+  description = "Fargate CPU units of a worker task (also of the purge and migration one-offs)."
+  type        = number
+  default     = 256
+}
+
+variable "worker_memory" {
+  description = "Fargate memory (MiB) of a worker task (also of the purge and migration one-offs)."
+  type        = number
+  default     = 512
+}
+
+variable "purge_schedule" {
+  description = "When the retention purge (python manage.py purge) runs: EventBridge Scheduler expression, UTC."
+  type        = string
+  default     = "cron(30 3 * * ? *)"
 }
 
 variable "app_min_count" {
@@ -165,9 +213,15 @@ variable "db_name" {
 }
 
 variable "db_username" {
-  description = "Master user name (its password is generated and kept in Secrets Manager by RDS)."
+  description = "Master user name, the owner of the schema: only the migration task logs in as it (its password is generated and kept in Secrets Manager by RDS)."
   type        = string
   default     = "signup"
+}
+
+variable "db_app_role" {
+  description = "DATABASE_APP_ROLE: the role web and worker tasks connect as (DML only; created by manage.py setup_db_roles)."
+  type        = string
+  default     = "signup_app"
 }
 
 variable "replica_count" {
@@ -225,9 +279,14 @@ variable "alarm_email" {
 }
 
 variable "log_retention_days" {
-  description = "Retention of every CloudWatch log group."
+  description = "Retention of every CloudWatch log group (app, proxy, worker, WAF, RDS, flow logs) and of the ALB access logs in S3; the privacy page states it (output log_retention_days)."
   type        = number
-  default     = 365
+  default     = 30
+  validation {
+    # CloudWatch accepts only these values; the ALB log bucket expires objects after the same number.
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a CloudWatch retention value (1, 3, 5, 7, 14, 30, 60, 90, ... 3653)."
+  }
 }
 
 variable "db_max_connections_alarm" {

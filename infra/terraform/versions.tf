@@ -37,8 +37,12 @@ provider "aws" {
       kms            = endpoints.value
       logs           = endpoints.value
       rds            = endpoints.value
+      route53        = endpoints.value
       s3             = endpoints.value
+      scheduler      = endpoints.value
       secretsmanager = endpoints.value
+      ses            = endpoints.value
+      sesv2          = endpoints.value
       sns            = endpoints.value
       sts            = endpoints.value
       wafv2          = endpoints.value

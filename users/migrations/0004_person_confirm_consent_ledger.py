@@ -55,10 +55,7 @@ class Migration(migrations.Migration):
             name='withdrawn_at',
             field=models.DateTimeField(blank=True, null=True),
         ),
-        migrations.AddIndex(
-            model_name='signup',
-            index=models.Index(fields=['confirmed_at'], name='users_signup_confirmed_idx'),
-        ),
+        # The index on confirmed_at is built CONCURRENTLY in 0005 (a million-row table keeps taking signups).
         migrations.AddField(
             model_name='consentevent',
             name='signup',

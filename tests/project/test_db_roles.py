@@ -51,6 +51,22 @@ def test_setup_db_roles_is_idempotent(pg, capsys):
         assert app.execute("SELECT count(*) FROM users_signup").fetchone() == (0,)
 
 
+def test_the_app_role_is_in_rds_iam_only_without_a_password(pg, monkeypatch):
+    """RDS: IAM tokens (no password) need rds_iam; RDS Proxy's password login is refused to its members."""
+    pg.admin_sql("DO $$ BEGIN CREATE ROLE rds_iam NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+                 dbname=pg.db)  # fmt: skip
+    member = f"SELECT pg_has_role('{pg.user}', 'rds_iam', 'member')"
+    try:
+        monkeypatch.delenv("DATABASE_APP_PASSWORD", raising=False)
+        call_command("setup_db_roles")
+        assert pg.admin_sql(member, dbname=pg.db) == [(True,)]
+        monkeypatch.setenv("DATABASE_APP_PASSWORD", pg.password)  # the password it has: the app keeps working
+        call_command("setup_db_roles")
+        assert pg.admin_sql(member, dbname=pg.db) == [(False,)]
+    finally:
+        pg.admin_sql("DROP ROLE IF EXISTS rds_iam", dbname=pg.db)
+
+
 def _admin_token(page: str) -> str:
     return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
 

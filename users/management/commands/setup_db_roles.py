@@ -5,8 +5,9 @@ Run by the database owner (the migration task, right after `migrate`); idempoten
 (now and, by default privileges, every table later migrations create; django_migrations read-only) and
 use their sequences; it owns nothing, so it cannot create, alter, drop or truncate. statement_timeout and
 lock_timeout are set on the role. It joins pg_monitor (the ops dashboard reads pg_stat_activity, the
-router pg_stat_wal_receiver) and, on RDS, rds_iam (IAM auth tokens). Its password comes from
-DATABASE_APP_PASSWORD; without one it has none (IAM auth).
+router pg_stat_wal_receiver). Its password comes from DATABASE_APP_PASSWORD; without one it logs in with
+IAM auth tokens and, on RDS, joins rds_iam. With one (RDS Proxy, which cannot use IAM towards the database)
+it leaves rds_iam: RDS refuses a password to a member of rds_iam.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, transaction
 from project.env import env_secret
 
 ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-OPTIONAL_ROLES = ("pg_monitor", "rds_iam")  # granted when the server has them
+IAM_ROLE = "rds_iam"  # RDS's: its members log in with IAM tokens only
 
 
 class Command(BaseCommand):
@@ -62,7 +63,11 @@ class Command(BaseCommand):
             cursor.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT USAGE, SELECT ON SEQUENCES TO {name}")
             # PostgreSQL before 15 lets every role create tables in schema public: not the app's role.
             self._try(cursor, f"REVOKE CREATE ON SCHEMA {schema} FROM PUBLIC")
-            granted = [member for member in OPTIONAL_ROLES if self._grant(cursor, member, name)]
+            granted = ["pg_monitor"] if self._grant(cursor, "pg_monitor", name) else []
+            if not password and self._grant(cursor, IAM_ROLE, name):
+                granted.append(IAM_ROLE)
+            elif password and self._exists(cursor, IAM_ROLE):
+                self._try(cursor, f"REVOKE {IAM_ROLE} FROM {name}")
         timeouts = ", ".join(f"{key} {bounds.get(key, 0)} ms" for key in ("statement_timeout", "lock_timeout"))
         extras = (f", member of {', '.join(granted)}" if granted else "") + (", password set" if password else "")
         self.stdout.write(
@@ -71,8 +76,11 @@ class Command(BaseCommand):
 
     def _grant(self, cursor, member: str, name: str) -> bool:
         """GRANT an optional role if the server has it."""
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [member])
-        return cursor.fetchone() is not None and self._try(cursor, f"GRANT {member} TO {name}")
+        return self._exists(cursor, member) and self._try(cursor, f"GRANT {member} TO {name}")
+
+    def _exists(self, cursor, role: str) -> bool:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        return cursor.fetchone() is not None
 
     def _try(self, cursor, sql: str) -> bool:
         """Run one statement in a savepoint; say so, and go on, when this owner may not do it."""

@@ -33,6 +33,7 @@ locals {
       SES_CONFIGURATION_SET   = aws_ses_configuration_set.main.name
       SES_EVENTS_TOPIC_ARN    = aws_sns_topic.ses_events.arn
       PUBLIC_BASE_URL         = local.public_base_url
+      LOG_RETENTION_DAYS      = tostring(var.log_retention_days) # stated on the privacy page
       OPS_ALB                 = aws_lb.main.arn_suffix
       OPS_TARGET_GROUP        = aws_lb_target_group.app.arn_suffix
       OPS_ASG                 = "" # Fargate: no Auto Scaling group and no EC2 instances; CPU is per service

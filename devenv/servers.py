@@ -355,9 +355,13 @@ class MotoServer(_ChildServer):
         urllib.request.urlopen(req, timeout=5)
 
 
+# One per process: the tests, benchmarks and drills read /ready's detail with it (Authorization: Bearer).
+LOCAL_READY_TOKEN = secrets.token_urlsafe(24)
+
+
 def local_app_env(pg: PgCluster | None, redis: RedisServer | None) -> dict:
     """The app's environment for local servers: plain HTTP and no TLS to PostgreSQL (loopback only)."""
-    env = {"HTTPS": "0", "DATABASE_SSLMODE": "disable"}
+    env = {"HTTPS": "0", "DATABASE_SSLMODE": "disable", "READY_TOKEN": LOCAL_READY_TOKEN}
     if pg:
         env |= {"DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": pg.replica_url}
     if redis:

@@ -1,6 +1,5 @@
 """Routing drills through gunicorn: a replica killed under load, and two app instances behind one ALB."""
 
-import json
 import threading
 import time
 
@@ -8,7 +7,7 @@ import pytest
 
 from devenv.servers import AppServer
 from tests.conftest import SERVICES
-from tests.helpers import Browser
+from tests.helpers import Browser, ready_detail
 
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.slow]
 
@@ -36,7 +35,7 @@ def second_app(django_db_setup):
 
 
 def _routing(app) -> dict:
-    return json.loads(Browser(app.url).get("/ready").body)["routing"]
+    return ready_detail(app.url)["routing"]
 
 
 def _replica_reads(app) -> int:

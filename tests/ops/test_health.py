@@ -153,3 +153,43 @@ def test_ready_detail_through_gunicorn_needs_the_token(app_server):
         Browser(app_server.url, headers={"Authorization": f"Bearer {LOCAL_READY_TOKEN}"}).get("/ready").body
     )
     assert detailed["checks"]["default"]["status"] == "up" and "wal_lsn" in detailed["checks"]["default"]["detail"]
+
+
+def _server_pids(server) -> list[int]:
+    """The postmaster of `server` and all its children (backends, walreceiver, ...)."""
+    import subprocess
+
+    postmaster = int((server.datadir / "postmaster.pid").read_text().split()[0])
+    children = subprocess.run(["pgrep", "-P", str(postmaster)], capture_output=True, text=True).stdout.split()
+    return [postmaster, *map(int, children)]
+
+
+def test_a_frozen_replica_costs_ready_one_deadline_and_never_piles_up_probe_threads(pg):
+    import os
+    import threading
+
+    health.run_checks(max_age=0)  # the probe threads hold their connections
+    pids = _server_pids(pg.replica)
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        took, checks = [], None
+        for _ in range(3):
+            started = time.perf_counter()
+            checks = {c.name: c for c in health.run_checks(max_age=0)}
+            took.append(time.perf_counter() - started)
+        probe_threads = [t for t in threading.enumerate() if t.name == "ready-replica1"]
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+    assert max(took) < health.PROBE_TIMEOUT_SECONDS + 1.0
+    assert checks["replica1"].error == "timed out" and checks["default"].status == "up"
+    assert health.status(list(checks.values())) == "degraded"  # a replica is not critical: still 200
+    assert len(probe_threads) == 1  # the stuck probe was not started again
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # it recovers once the server wakes
+        if all(c.status == "up" for c in health.run_checks(max_age=0)):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the replica's probe did not recover after SIGCONT")

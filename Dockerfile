@@ -6,8 +6,9 @@ WORKDIR /build
 COPY requirements.txt .
 RUN python -m venv /venv && /venv/bin/pip install -r requirements.txt
 
-# Runtime stage: the venv and the code, run as an unprivileged user.
-FROM python:3.11-slim-bookworm
+# Runtime stage (the default target): the venv and the code, run as an unprivileged user.
+# In the ECS task it sits behind the proxy below: PORT=8001 HOST=127.0.0.1 (the task definition sets them).
+FROM python:3.11-slim-bookworm AS app
 ENV PATH=/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PORT=8000
 RUN groupadd --system app && useradd --system --gid app --home-dir /app --shell /usr/sbin/nologin app
 COPY --from=build /venv /venv
@@ -29,3 +30,23 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/health', timeout=2)"
 # Migrations run as a separate one-off task (`python manage.py migrate`) before a deploy, not on start.
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"]
+
+# Proxy stage: the buffering nginx sidecar (deploy/nginx.conf), `docker build --target proxy`, tagged
+# <tag>-proxy. It listens on the container port 8000 and forwards whole requests to gunicorn on
+# 127.0.0.1:8001 in the same task (awsvpc: the containers share the loopback).
+FROM nginx:1.27-alpine AS proxy
+COPY deploy/nginx.conf /etc/nginx/nginx.conf
+# Non-root: the pid file and the temporary folders live in /tmp/nginx, owned by nginx's own user.
+RUN install -d -o nginx -g nginx /tmp/nginx
+USER nginx
+RUN nginx -t
+EXPOSE 8000
+# The proxy's own liveness (not gunicorn's: the ALB checks /health through it).
+HEALTHCHECK --interval=15s --timeout=3s --start-period=5s --retries=3 \
+  CMD wget -q -O /dev/null http://127.0.0.1:8000/proxy-health || exit 1
+# SIGQUIT (the base image's STOPSIGNAL): nginx finishes the requests it holds before it exits.
+STOPSIGNAL SIGQUIT
+CMD ["nginx", "-g", "daemon off;"]
+
+# `docker build` with no --target builds the app, as before.
+FROM app

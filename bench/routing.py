@@ -11,7 +11,6 @@ signup).
 from __future__ import annotations
 
 import bisect
-import json
 import os
 import random
 import threading
@@ -22,7 +21,7 @@ from collections import Counter
 from bench.env import BenchEnv
 from devenv.servers import AppServer
 from project.db.monitor import lsn_to_int
-from tests.helpers import Browser
+from tests.helpers import Browser, ready_detail
 
 SECONDS = float(os.environ.get("BENCH_ROUTING_SECONDS", "50"))
 PAUSE = float(os.environ.get("BENCH_ROUTING_PAUSE", "20"))
@@ -86,7 +85,7 @@ def _lag_injector(pg, deadline: float) -> None:
 
 
 def _replica_reads(app: AppServer) -> int:
-    return json.loads(Browser(app.url).get("/ready").body)["routing"]["counters"]["reads"].get("replica1", 0)
+    return ready_detail(app.url)["routing"]["counters"]["reads"].get("replica1", 0)
 
 
 def run(bench: BenchEnv) -> dict:

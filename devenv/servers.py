@@ -447,9 +447,13 @@ class MotoServer(_ChildServer):
         urllib.request.urlopen(req, timeout=5)
 
 
+# One per process: the tests, benchmarks and drills read /ready's detail with it (Authorization: Bearer).
+LOCAL_READY_TOKEN = secrets.token_urlsafe(24)
+
+
 def local_app_env(pg: PgCluster | None, redis: RedisServer | None) -> dict:
     """The app's environment for local servers: its own role, plain HTTP, no TLS to PostgreSQL (loopback)."""
-    env = {"HTTPS": "0", "DATABASE_SSLMODE": "disable"}
+    env = {"HTTPS": "0", "DATABASE_SSLMODE": "disable", "READY_TOKEN": LOCAL_READY_TOKEN}
     if pg:
         replicas = ",".join(pg.url(standby) for standby in pg.standbys)
         env |= {"DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": replicas, "DATABASE_APP_ROLE": pg.user}
@@ -491,3 +495,50 @@ class AppServer(_ChildServer):
             cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self._wait_for_http("/health", f"gunicorn (log: {log or 'not kept'})")
+
+
+@dataclass
+class ProxyServer(_ChildServer):
+    """nginx from Debian running deploy/nginx.conf (the ECS sidecar) in front of a local gunicorn.
+
+    The same file as production, with three things substituted: the listen port (8000), gunicorn's
+    address (127.0.0.1:8001) and the folder for the pid and temporary files (/tmp/nginx).
+    """
+
+    upstream_port: int
+    port: int = 0
+    root: Path | None = None
+    proc: subprocess.Popen | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
+            raise MissingBinary("nginx is not installed (apt-get install nginx)")
+        self.port = self.port or free_port()
+
+    def config(self) -> str:
+        text = (BASE_DIR / "deploy" / "nginx.conf").read_text()
+        for production, local in (("listen 8000 ", f"listen 127.0.0.1:{self.port} "),
+                                  ("127.0.0.1:8001", f"127.0.0.1:{self.upstream_port}"),
+                                  ("/tmp/nginx/", f"{self.root}/"),  # noqa: S108 - the production path being replaced
+                                  ("access_log /dev/stdout", f"access_log {self.root}/access.log")):  # fmt: skip
+            if production not in text:
+                raise RuntimeError(f"deploy/nginx.conf no longer contains {production!r}")
+            text = text.replace(production, local)
+        return text
+
+    def start(self) -> None:
+        import tempfile
+
+        # nginx's workers run as `nobody` when started as root: a folder they can enter and write.
+        self.root = Path(self.root or tempfile.mkdtemp(prefix="signup-nginx-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o777)
+        conf = self.root / "nginx.conf"
+        conf.write_text(self.config())
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        log = open(self.root / "error.log", "ab")  # noqa: SIM115 - lives as long as the server
+        self.proc = subprocess.Popen(
+            [nginx, "-c", str(conf), "-p", str(self.root), "-e", "stderr", "-g", "daemon off;"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self._wait_for_http("/proxy-health", "nginx")

@@ -1,29 +1,52 @@
+import hmac
 from datetime import UTC, datetime
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth import get_user
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from ops import charts, connections, dashboard
-from ops.health import run_checks, summary
+from ops.health import is_draining, run_checks, status, summary
 
 OPS_PERMISSION = "ops.view_ops_dashboard"
 
 
 @never_cache
 def health(request):
-    """Liveness: the process answers. Touches no database, so a database outage never restarts tasks."""
+    """Liveness for the load balancer: the process answers and is not draining. Touches nothing outside it."""
+    if is_draining():
+        return HttpResponse("draining\n", content_type="text/plain", status=503)
     return HttpResponse("ok\n", content_type="text/plain")
 
 
 @never_cache
 def ready(request):
-    """Readiness for the load balancer: 200 while the primary is reachable, 503 when it is not."""
-    doc = summary(run_checks())
+    """Readiness for on-call and alarms: 503 when the primary is unreachable; detail for staff or the token."""
+    checks = run_checks()
+    doc = summary(checks) if _may_see_detail(request) else {"status": status(checks)}
     return JsonResponse(doc, status=503 if doc["status"] == "unavailable" else 200)
+
+
+def _may_see_detail(request) -> bool:
+    """Say whether the caller holds READY_TOKEN (constant-time compare) or a staff session."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if settings.READY_TOKEN and scheme.lower() == "bearer":
+        return hmac.compare_digest(token.strip().encode(), settings.READY_TOKEN.encode())
+    if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+        return False  # the usual anonymous probe: no session look-up at all
+    # Answered before the session and auth middleware (ops.middleware): load the session the same way.
+    engine = import_module(settings.SESSION_ENGINE)
+    request.session = engine.SessionStore(request.COOKIES[settings.SESSION_COOKIE_NAME])
+    try:
+        user = get_user(request)
+    except Exception:  # a database or cache failure: no detail, but never a 500 from the health check
+        return False
+    return user.is_active and user.is_staff
 
 
 @never_cache

@@ -1,4 +1,8 @@
-"""Fixed-window rate limits counted in the cache (Redis): one INCR per hit. Fails open, and logs it."""
+"""Fixed-window rate limits counted in the cache (Redis): one INCR per hit.
+
+Fails open: while Redis is unreachable every hit is allowed. The outage is logged once per change of
+state by the cache's circuit breaker (project/cache.py), not once per request here.
+"""
 
 from __future__ import annotations
 
@@ -20,11 +24,9 @@ def hit(scope: str, key: str, limit: int, window: int) -> tuple[bool, int]:
         count = 1 if cache.add(cache_key, 1, timeout=window + 5) else cache.incr(cache_key)
     except ValueError:  # the key expired between add and incr: a new window
         count = 1
-    except Exception as exc:
-        count, problem = None, exc.__class__.__name__
-    else:
-        problem = "no answer"  # django-redis returns None when it swallowed (and logged) a Redis error
-    if count is None:
-        logger.warning("rate limit %s not enforced: cache unavailable (%s)", scope, problem)
+    except Exception as exc:  # not an outage (those are misses, see above): something to look at
+        logger.warning("rate limit %s not enforced: %s", scope, exc.__class__.__name__)
+        return True, 0
+    if count is None:  # django-redis answered None: Redis is unreachable or being skipped
         return True, 0
     return count <= limit, retry_after

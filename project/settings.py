@@ -165,6 +165,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and sessions -------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 _redis_timeout = env_float("REDIS_TIMEOUT", 0.5, minimum=0.05)
+# Longest circuit-breaker back-off (project/cache.py): after a failure Redis is skipped 1 s, 2 s, 4 s ... up to this.
+REDIS_RETRY_SECONDS = env_float("REDIS_RETRY_SECONDS", 10.0, minimum=0.1)
 if REDIS_URL:
     if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured("REDIS_URL must start with redis://, rediss:// or unix://")
@@ -174,17 +176,18 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "signup",
             "OPTIONS": {
+                "CLIENT_CLASS": "project.cache.CircuitBreakerClient",
                 "SOCKET_CONNECT_TIMEOUT": _redis_timeout,
                 "SOCKET_TIMEOUT": _redis_timeout,
-                # A Redis outage must not break signups: treat errors as misses, and log each one.
+                # A Redis outage must not break signups: errors are misses. The breaker logs each change of
+                # state once (django-redis would log a traceback for every failed call).
                 "IGNORE_EXCEPTIONS": True,
             },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "signup"}}
-DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-DJANGO_REDIS_LOGGER = "project.cache"
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = False
 # Sessions live in the database with Redis in front: a Redis restart logs nobody out.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
@@ -327,6 +330,10 @@ LOGGING = {
         "botocore": {"level": "WARNING"},
     },
 }
+
+# --- Health (ops/health.py): /health for the load balancer, /ready for on-call ---------------------------
+# Bearer token that unlocks /ready's detail (WAL positions, errors, router state) besides a staff session.
+READY_TOKEN = env_secret("READY_TOKEN")
 
 # --- Ops dashboard (/ops/: CloudWatch beside live health; see the README's "Ops dashboard") ---------
 # boto3 also honours AWS_ENDPOINT_URL and its usual credential chain (task role, AWS_PROFILE, ...).

@@ -14,3 +14,5 @@ urlpatterns = [
     path("", include("ops.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]
+
+handler400 = "project.views.bad_request"

@@ -134,9 +134,11 @@ def live_db(django_db_setup, django_db_blocker):
     from django.core.management import call_command
     from django.db import connections
 
+    from project.cache import breaker
     from project.db.monitor import monitor
 
     with django_db_blocker.unblock():
+        breaker.reset()  # a Redis stopped by an earlier test must not leave this one skipping the cache
         cache.clear()
         # The monitor's thread met pytest-django's database blocker between tests: start from a fresh sample.
         monitor.reset()
@@ -147,6 +149,7 @@ def live_db(django_db_setup, django_db_blocker):
         connections.close_all()
         call_command("flush", database="default", interactive=False, verbosity=0)
         connections.close_all()
+        breaker.reset()
         cache.clear()
         if SERVICES.pg:
             SERVICES.pg.wait_for_replica()

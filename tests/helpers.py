@@ -54,6 +54,16 @@ class Browser:
         return self.request(path, data={"csrfmiddlewaretoken": token, **fields})
 
 
+def ready_detail(base_url: str) -> dict:
+    """Return /ready's detailed document from a live server started with devenv's local environment."""
+    import json
+
+    from devenv.servers import LOCAL_READY_TOKEN
+
+    reply = Browser(base_url, headers={"Authorization": f"Bearer {LOCAL_READY_TOKEN}"}).get("/ready")
+    return json.loads(reply.body)
+
+
 def sample_replicas() -> None:
     """Let the router trust the replica right away (its monitor otherwise samples in the background)."""
     from project.db.monitor import monitor

@@ -84,6 +84,7 @@ class SignupForm(forms.Form):
 
     def clean_full_name(self) -> str:
         name = clean_text(self.cleaned_data["full_name"], "Your name")
+        self.fields["full_name"].run_validators(name)  # again after NFC, which can lengthen text (U+0958)
         if not any(ch.isalpha() for ch in name):
             raise ValidationError("Please enter your name using letters.")
         return name
@@ -91,7 +92,9 @@ class SignupForm(forms.Form):
     def clean_email(self) -> str:
         email = clean_text(self.cleaned_data["email"], "The email address")
         local, _, domain = email.rpartition("@")
-        return f"{local}@{domain.lower()}"
+        email = f"{local}@{domain.lower()}"
+        self.fields["email"].run_validators(email)  # length and syntax of what is stored, after NFC
+        return email
 
     def clean(self):
         cleaned = super().clean()

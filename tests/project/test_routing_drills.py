@@ -1,16 +1,15 @@
 """Routing drills through gunicorn: a replica killed under load, and two app instances behind one ALB."""
 
-import json
 import shutil
 import threading
 import time
 
 import pytest
 
-from devenv.servers import AppServer
+from devenv.servers import LOCAL_READY_TOKEN, AppServer
 from project.db.monitor import PRIMARY_SQL, lsn_to_int
 from tests.conftest import SERVICES
-from tests.helpers import Browser
+from tests.helpers import Browser, ready_detail
 from tests.project.clusters import destroy_cluster, make_cluster
 from users.models import Signup
 
@@ -19,7 +18,7 @@ pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.slow]
 RETRY_SECONDS = 2.0
 CHECK_INTERVAL = 0.2
 ROUTING_ENV = {"REPLICA_CHECK_INTERVAL": str(CHECK_INTERVAL), "REPLICA_RETRY_SECONDS": str(RETRY_SECONDS),
-               "REPLICA_MAX_LAG": "60", "READY_TOKEN": "drill-ready-token-" + "x" * 20}  # fmt: skip
+               "REPLICA_MAX_LAG": "60", "READY_TOKEN": LOCAL_READY_TOKEN}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -39,12 +38,8 @@ def second_app(django_db_setup):
     server.stop()
 
 
-READY_TOKEN = "drill-ready-token-" + "x" * 20  # /ready's detail needs it once READY_TOKEN exists (edge branch)
-
-
 def _routing(app) -> dict:
-    reply = Browser(app.url, headers={"Authorization": f"Bearer {READY_TOKEN}"}).get("/ready")
-    return json.loads(reply.body)["routing"]
+    return ready_detail(app.url)["routing"]
 
 
 def _replica_reads(app) -> int:
@@ -165,7 +160,7 @@ def test_after_a_promotion_a_sibling_on_the_old_timeline_serves_nobody_until_it_
     print(f"right after promotion: pg_walfile_name says timeline {_position(pg, a)[0]}, "
           f"pg_control_checkpoint() still says {checkpoint_tl}")  # fmt: skip
     app = AppServer(env={**env, **ROUTING_ENV, "DATABASE_URL": pg.url(a), "DATABASE_REPLICA_URLS": pg.url(b),
-                         "READY_TOKEN": READY_TOKEN}, workers=1, threads=4)  # fmt: skip
+                         "READY_TOKEN": LOCAL_READY_TOKEN}, workers=1, threads=4)  # fmt: skip
     app.start()
     try:
         writer = Browser(app.url)

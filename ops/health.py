@@ -33,7 +33,7 @@ from django.core.cache import cache
 from django.db import DEFAULT_DB_ALIAS, connections
 
 from project.cache import breaker
-from project.db import counters
+from project.db import bounds, counters
 from project.db.monitor import monitor
 
 logger = logging.getLogger("ops.health")
@@ -229,5 +229,10 @@ def summary(checks: list[Check]) -> dict:
     return {
         "status": status(checks),
         "checks": {c.name: {k: v for k, v in asdict(c).items() if k != "name"} for c in checks},
-        "routing": {"replicas": monitor.describe(), "counters": counters.snapshot(), "pid": os.getpid()},
+        "routing": {
+            "replicas": monitor.describe(),
+            "counters": counters.snapshot(),
+            "pid": os.getpid(),
+            "databases": bounds.describe(),
+        },  # each database's breaker (project/db/bounds.py)
     }

@@ -135,10 +135,12 @@ def live_db(django_db_setup, django_db_blocker):
     from django.db import connections
 
     from project.cache import breaker
+    from project.db import bounds
     from project.db.monitor import monitor
 
     with django_db_blocker.unblock():
         breaker.reset()  # a Redis stopped by an earlier test must not leave this one skipping the cache
+        bounds.reset()  # nor a database frozen by an earlier test leave its breaker failing this one fast
         cache.clear()
         # The monitor's thread met pytest-django's database blocker between tests: start from a fresh sample.
         monitor.reset()

@@ -163,8 +163,14 @@ def describe() -> dict:
 
 
 def reset() -> None:
-    """Forget every breaker (tests; a forked process starts afresh anyway)."""
+    """Close and forget every breaker (tests; a forked process starts afresh anyway).
+
+    Closed in place too: connections kept open (the /ready probes') hold their Bounds.
+    """
     with _all_lock:
+        for bounds in _all.values():
+            with bounds._lock:
+                bounds.failures, bounds.open_until, bounds._probing = 0, 0.0, False
         _all.clear()
 
 

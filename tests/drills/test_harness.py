@@ -80,6 +80,9 @@ def test_freeze_stops_a_process_and_thaw_continues_it():
         freeze([proc.pid])
         assert process_state(proc.pid) == "T"
         thaw([proc.pid])
+        deadline = time.monotonic() + 5  # SIGCONT is delivered asynchronously (a loaded machine shows D first)
+        while process_state(proc.pid) not in {"S", "R"} and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert process_state(proc.pid) in {"S", "R"}
     finally:
         proc.kill()

@@ -53,6 +53,7 @@ def test_ready_detail_reports_every_dependency_with_timings(client, pg):
     assert doc["checks"]["replica1"]["detail"]["lag_bytes"] == 0
     assert doc["checks"]["redis"]["detail"]["breaker"] == "closed"
     assert doc["routing"]["pid"]
+    assert doc["routing"]["databases"]["default"] == {"breaker": "closed", "tripped": 0}
 
 
 def test_ready_shows_replica_lag_in_bytes_while_replay_is_paused(client, paused_replica):
@@ -183,7 +184,9 @@ def test_a_frozen_replica_costs_ready_one_deadline_and_never_piles_up_probe_thre
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
     assert max(took) < health.PROBE_TIMEOUT_SECONDS + 1.0
-    assert checks["replica1"].error == "timed out" and checks["default"].status == "up"
+    # Its probe times out, or (past the 6 s client deadline) the database's breaker already fails it fast.
+    assert checks["replica1"].error == "timed out" or "hung recently" in checks["replica1"].error
+    assert checks["default"].status == "up"
     assert health.status(list(checks.values())) == "degraded"  # a replica is not critical: still 200
     assert len(probe_threads) == 1  # the stuck probe was not started again
     deadline = time.monotonic() + 30

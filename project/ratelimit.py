@@ -10,6 +10,9 @@ import logging
 import time
 
 from django.core.cache import cache
+from django.shortcuts import render
+
+from project.http import client_ip
 
 logger = logging.getLogger("project.ratelimit")
 
@@ -30,3 +33,16 @@ def hit(scope: str, key: str, limit: int, window: int) -> tuple[bool, int]:
     if count is None:  # django-redis answered None: Redis is unreachable or being skipped
         return True, 0
     return count <= limit, retry_after
+
+
+def refuse_client(request, scope: str, rate: tuple[int, int], template: str, ctx: dict):
+    """Count one hit for this request's client IP; over `rate` return the 429 page (Retry-After), else None."""
+    limit, window = rate
+    allowed, retry_after = hit(scope, client_ip(request) or "unknown", limit, window)
+    if allowed:
+        return None
+    logger.warning("%s: rate limit reached for a client, refused", scope)
+    ctx = {**ctx, "rate_limited": True, "retry_minutes": max(1, -(-retry_after // 60))}
+    response = render(request, template, ctx, status=429)
+    response["Retry-After"] = str(retry_after)
+    return response

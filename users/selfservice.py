@@ -205,12 +205,10 @@ def unsubscribe(request, token: str):
 def send_link(request):
     form = LinkForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        limit, window = settings.LINK_RATE_LIMIT_IP
-        allowed, retry_after = ratelimit.hit(IP_SCOPE, client_ip(request) or "unknown", limit, window)
-        if not allowed:
-            response = render(request, "users/send_link.html", {"form": form, "rate_limited": True}, status=429)
-            response["Retry-After"] = str(retry_after)
-            return response
+        refused = ratelimit.refuse_client(request, IP_SCOPE, settings.LINK_RATE_LIMIT_IP, "users/send_link.html",
+                                          {"form": form})  # fmt: skip
+        if refused:
+            return refused
         if form.is_valid():
             _queue_link(form.cleaned_data["email"])
             return redirect("users:link_sent")

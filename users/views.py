@@ -39,14 +39,10 @@ def home(request):
 def signup(request):
     form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        limit, window = settings.SIGNUP_RATE_LIMIT
-        allowed, retry_after = ratelimit.hit("signup", client_ip(request) or "unknown", limit, window)
-        if not allowed:
-            logger.warning("signup: rate limit reached for a client, refused")
-            ctx = {"form": form, "rate_limited": True, "retry_minutes": max(1, -(-retry_after // 60))}
-            response = render(request, "users/signup.html", ctx, status=429)
-            response["Retry-After"] = str(retry_after)
-            return response
+        refused = ratelimit.refuse_client(request, "signup", settings.SIGNUP_RATE_LIMIT, "users/signup.html",
+                                          {"form": form})  # fmt: skip
+        if refused:
+            return refused
     if request.method == "POST" and form.is_valid():
         if form.is_bot:
             logger.info("signup: honeypot filled, nothing stored")

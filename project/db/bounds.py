@@ -163,15 +163,11 @@ def describe() -> dict:
 
 
 def reset() -> None:
-    """Close and forget every breaker (tests; a forked process starts afresh anyway).
-
-    Closed in place too: connections kept open (the /ready probes') hold their Bounds.
-    """
+    """Close every breaker, in place: kept connections (the /ready probes') hold their Bounds (tests)."""
     with _all_lock:
         for bounds in _all.values():
             with bounds._lock:
-                bounds.failures, bounds.open_until, bounds._probing = 0, 0.0, False
-        _all.clear()
+                bounds.failures, bounds.open_until, bounds._probing, bounds.tripped = 0, 0.0, False, 0
 
 
 class BoundedConnection(psycopg.Connection):

@@ -106,12 +106,33 @@ def _signal(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def _state(pid: int) -> str:
-    """Return a process's state letter from /proc ("T": stopped; "?": gone)."""
+def process_state(pid: int) -> str:
+    """Return the kernel's one-letter state of `pid` ("T": stopped), or "" when it does not exist."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]  # after "pid (comm)"
     except OSError:
-        return "?"
+        return ""
+
+
+def children(pid: int) -> list[int]:
+    """Return the pids whose parent is `pid`."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def stopped(pid: int) -> bool:
+    """Say whether `pid` can run no more: stopped, or exited (a zombie its frozen parent cannot reap)."""
+    return process_state(pid) in {"T", "Z", ""}
+
+
+def wait_stopped(pids: list[int], timeout: float = 2.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(stopped(pid) for pid in pids):
+        time.sleep(0.01)  # signals are delivered asynchronously: return once all have stopped
 
 
 @dataclass
@@ -158,24 +179,22 @@ class PgServer:
     def pids(self) -> list[int]:
         """Return the postmaster's pid followed by every process it started (backends, walsender, ...)."""
         postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rpartition(")")[2].split()
-            except OSError:
-                continue  # the process ended meanwhile
-            if int(fields[1]) == postmaster:
-                children.append(int(stat.parent.name))
-        return [postmaster, *children]
+        return [postmaster, *children(postmaster)]
 
-    def freeze(self) -> None:
-        """SIGSTOP the postmaster and its children: the kernel still accepts and ACKs TCP, nothing answers."""
+    def freeze(self) -> list[int]:
+        """SIGSTOP the postmaster and its children: the kernel still accepts and ACKs TCP, nothing answers.
+
+        The postmaster first, and its children listed only once it has stopped, so none is forked unseen.
+        Returns the stopped pids, postmaster first.
+        """
+        postmaster = self.pids()[0]
+        _signal(postmaster, signal.SIGSTOP)
+        wait_stopped([postmaster])
         pids = self.pids()
-        for pid in pids:  # the postmaster first, so it starts nobody new meanwhile
+        for pid in pids[1:]:
             _signal(pid, signal.SIGSTOP)
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline and any(_state(pid) not in {"T", "?"} for pid in pids):
-            time.sleep(0.01)  # signals are delivered asynchronously: return once all have stopped
+        wait_stopped(pids)
+        return pids
 
     def thaw(self) -> None:
         """SIGCONT every process of a frozen server."""

@@ -4,8 +4,8 @@ Small and separately named so they can move into devenv/servers.py later:
 - `freeze(pids)` / `thaw(pids)`: SIGSTOP / SIGCONT. A stopped process keeps its listening socket, so the
   kernel still completes TCP handshakes and ACKs bytes: clients hang instead of being refused, which is
   what a storage stall or a frozen host looks like (keepalives and tcp_user_timeout do not fire).
-- `freeze_postgres(server)`: the postmaster first (so it cannot fork anything new), then every child
-  (backends, walsender/walreceiver, startup, checkpointer ...), found through /proc.
+- `freeze_postgres(server)`: devenv's `PgServer.freeze()` (the postmaster first, then every child), with
+  the pids remembered here for `thaw_all()`.
 - `kill_redis(redis)`: SIGKILL, no shutdown; `redis.start()` starts it again on the same port.
 - `answers(port, probe)` / `refuses(port)`: what a client sees, used to verify a fault really happened.
 Everything frozen is remembered, and `thaw_all()` (called on exit) continues it, so a crashed drill never
@@ -20,10 +20,8 @@ import os
 import signal
 import socket
 import struct
-import time
-from pathlib import Path
 
-from devenv.servers import PgServer, RedisServer
+from devenv.servers import PgServer, RedisServer, wait_stopped
 
 _FROZEN: set[int] = set()
 # PostgreSQL's SSLRequest: any live server answers one byte ('S' or 'N') at once.
@@ -31,40 +29,13 @@ PG_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 REDIS_PING = b"PING\r\n"
 
 
-# --- processes ----------------------------------------------------------------------------------------
-def process_state(pid: int) -> str:
-    """Return the kernel's one-letter state of `pid` ('T' = stopped), or '' when it does not exist."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rpartition(")")[2].split()[0]  # after "pid (comm)": comm may hold spaces or parentheses
-
-
-def children(pid: int) -> list[int]:
-    """Return the pids whose parent is `pid`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                if int((entry / "stat").read_text().rpartition(")")[2].split()[1]) == pid:
-                    found.append(int(entry.name))
-    return found
-
-
-def stopped(pid: int) -> bool:
-    """Say whether `pid` can run no more: stopped, or exited (a zombie its frozen parent cannot reap)."""
-    return process_state(pid) in {"T", "Z", ""}
-
-
+# --- processes (reading their state: devenv.servers.process_state / stopped) -------------------------
 def freeze(pids: list[int], settle: float = 1.0) -> None:
     """SIGSTOP each pid, in order; wait (up to `settle` s) until the kernel shows each one stopped."""
     for pid in pids:
         os.kill(pid, signal.SIGSTOP)
         _FROZEN.add(pid)
-    deadline = time.monotonic() + settle
-    while not all(stopped(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.01)  # a running process takes the signal at its next scheduling point
+    wait_stopped(pids, settle)  # a running process takes the signal at its next scheduling point
 
 
 def thaw(pids: list[int]) -> None:
@@ -84,18 +55,11 @@ atexit.register(thaw_all)
 
 
 # --- PostgreSQL -----------------------------------------------------------------------------------------
-def postmaster_pid(server: PgServer) -> int:
-    """The postmaster's pid: the first line of postmaster.pid in the data folder."""
-    return int((server.datadir / "postmaster.pid").read_text().split()[0])
-
-
 def freeze_postgres(server: PgServer) -> list[int]:
     """SIGSTOP the postmaster and all its children; return the stopped pids (postmaster first)."""
-    postmaster = postmaster_pid(server)
-    freeze([postmaster])
-    kids = children(postmaster)  # after the postmaster stopped: nothing new can be forked now
-    freeze(kids)
-    return [postmaster, *kids]
+    pids = server.freeze()
+    _FROZEN.update(pids)
+    return pids
 
 
 def thaw_postgres(pids: list[int]) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bench.env import BenchEnv
-from drills.faults import REDIS_PING, answers, freeze, process_state, redis_pid, thaw
+from devenv.servers import process_state
+from drills.faults import REDIS_PING, answers, freeze, redis_pid, thaw
 from drills.harness import Drill, Fault, FaultNotObserved, signup_p50_within
 
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections import Counter
 
 from bench.env import BenchEnv
-from devenv.servers import PgServer
+from devenv.servers import PgServer, process_state, stopped
 from drills.faults import (
     PG_SSL_REQUEST,
     answers,
     freeze_postgres,
     kill_postgres,
-    process_state,
     refuses,
-    stopped,
     thaw_postgres,
 )
 from drills.harness import Fault, FaultNotObserved

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from devenv.servers import RedisServer
+from devenv.servers import RedisServer, process_state
 from drills.endpoint import Endpoint
 from drills.faults import (
     PG_SSL_REQUEST,
@@ -16,7 +16,6 @@ from drills.faults import (
     freeze,
     freeze_postgres,
     kill_redis,
-    process_state,
     refuses,
     thaw,
     thaw_postgres,

@@ -34,7 +34,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 
 from project.cache import breaker
 from project.db import bounds, counters
-from project.db.monitor import monitor
+from project.db.monitor import lsn_to_int, monitor
 
 logger = logging.getLogger("ops.health")
 
@@ -62,13 +62,6 @@ class Check:
     ms: float = 0.0
     error: str = ""
     detail: dict = field(default_factory=dict)
-
-
-def _lsn_to_int(lsn: str | None) -> int | None:
-    if not lsn:
-        return None
-    high, _, low = lsn.partition("/")
-    return (int(high, 16) << 32) + int(low, 16)
 
 
 def _query(alias: str, sql: str) -> tuple:
@@ -210,9 +203,9 @@ def run_checks(timeout: float = PROBE_TIMEOUT_SECONDS, max_age: float = READY_CA
 
 
 def _add_replica_lag_bytes(checks: list[Check]) -> None:
-    primary_lsn = _lsn_to_int(checks[0].detail.get("wal_lsn"))
+    primary_lsn = lsn_to_int(checks[0].detail.get("wal_lsn"))
     for check in checks[1:]:
-        replayed = _lsn_to_int(check.detail.get("replay_lsn"))
+        replayed = lsn_to_int(check.detail.get("replay_lsn"))
         if primary_lsn is not None and replayed is not None:
             check.detail["lag_bytes"] = max(primary_lsn - replayed, 0)
 

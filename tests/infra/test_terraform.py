@@ -104,7 +104,7 @@ def test_terraform_validates_offline(terraform):
     assert result["valid"] and not errors, errors
 
 
-# checkov evaluates count and conditions from the variables it is given: scan each deployment variant.
+# What checkov checks depends on the variables it is given (CKV_AWS_237 only with private_ingress): scan each.
 @pytest.mark.parametrize("compute", ["ecs", "ec2"])
 @pytest.mark.parametrize("private_ingress", [False, True], ids=["public", "private"])
 def test_checkov_passes_with_every_skip_justified(compute, private_ingress, tmp_path):

@@ -40,8 +40,11 @@ STAFF_USER = "admin"
 RESET_HINT = f'make manage ARGS="changepassword {STAFF_USER}"'
 
 
+STARTED = time.monotonic()
+
+
 def _say(msg: str) -> None:
-    print(f"==> {msg}", flush=True)
+    print(f"==> [{time.monotonic() - STARTED:4.1f} s] {msg}", flush=True)
 
 
 def _load_state() -> dict:
@@ -126,6 +129,11 @@ def _manage(env: dict, *args: str, check: bool = True, quiet: bool = False) -> s
     return subprocess.run(cmd, cwd=BASE_DIR, env=env, check=check, stdout=out, stderr=out)
 
 
+def _background(env: dict, *args: str) -> subprocess.Popen:
+    cmd = [sys.executable, "manage.py", *args]
+    return subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _ensure_staff_user(env: dict) -> None:
     password = secrets.token_urlsafe(12)
     created = _manage(
@@ -181,7 +189,6 @@ def local_environment() -> tuple[dict, list] | None:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    began = time.monotonic()
     state = _load_state()
     pg = _start_postgres(state)
     redis = _start_redis()
@@ -190,12 +197,15 @@ def main() -> int:
         env = _environment(pg, redis)
         # One-off tasks as the database owner; the app itself (gunicorn) as its own DML-only role.
         owner_env = {**env, **local_owner_env(pg)} if pg else env
-        _say("applying database migrations")
+        # collectstatic needs no database: it runs beside the migrations (a few seconds off the first run).
+        static = _background(env, "collectstatic", "--noinput") if pg else None
+        _say("applying database migrations" + (", collecting static files" if static else ""))
         _manage(owner_env, "migrate", "--noinput", quiet=True)
         if pg:
-            _say("granting the app's role its rights, collecting static files")
+            _say("granting the app's role its rights")
             _manage(owner_env, "setup_db_roles", quiet=True)
-            _manage(env, "collectstatic", "--noinput", quiet=True)
+        if static and static.wait():
+            raise subprocess.CalledProcessError(static.returncode, static.args)
         _ensure_staff_user(env)
         port = env.get("PORT", "8000")
         env |= {"HOST": "127.0.0.1", "PORT": port}
@@ -211,7 +221,7 @@ def main() -> int:
         gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"],
                                     cwd=BASE_DIR, env=env)  # fmt: skip
         if _wait_for_health(base, gunicorn):
-            _say(f"answering on {base}/ ({time.monotonic() - began:.0f} s after start)")
+            _say(f"answering on {base}/")
         return gunicorn.wait()
     except KeyboardInterrupt:
         return 0

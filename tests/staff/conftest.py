@@ -40,3 +40,12 @@ def code_for_secret(secret: str, drift: int = 0) -> str:
     from base64 import b32decode
 
     return totp_code(b32decode(secret.replace(" ", "")).hex(), drift)
+
+
+def axe_violations(page) -> list[str]:
+    """Run axe-core (the copy axe-playwright-python ships) on the page; one line per rule it finds broken."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes, e.g. {v['nodes'][0]['html'][:120]})"
+            for v in results.response["violations"]]  # fmt: skip

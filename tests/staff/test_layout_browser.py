@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 
 from tests.conftest import OUTPUT
-from tests.staff.conftest import PASSWORD, make_staff
+from tests.staff.conftest import PASSWORD, axe_violations, make_staff
 from users.models import Signup
 
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.browser]
@@ -72,34 +71,28 @@ def test_the_thank_you_page_wraps_a_150_character_name(browser, app_server, widt
     page.context.close()
 
 
-def _violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [f"{v['id']}: {v['help']} ({len(v['nodes'])} nodes, e.g. {v['nodes'][0]['html'][:120]})"
-            for v in results.response["violations"]]  # fmt: skip
-
-
 def test_axe_finds_no_violations_on_the_public_pages_and_the_admin_login(browser, app_server):
     page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
     page.set_content('<html lang="en"><title>t</title><main><img src="x.png"></main></html>')
-    assert any(v.startswith("image-alt") for v in _violations(page))  # the engine runs and reports
+    assert any(v.startswith("image-alt") for v in axe_violations(page))  # the engine runs and reports
     found = {}
     for path in ["/", "/signup/", "/my-data/", "/privacy/", "/admin/login/"]:
         page.goto(app_server.url + path)
-        found[path] = _violations(page)
+        found[path] = axe_violations(page)
     page.goto(app_server.url + "/signup/")
     page.get_by_role("button", name="Sign up").click()  # the form with its errors
     page.wait_for_load_state()
-    found["/signup/ (errors)"] = _violations(page)
+    found["/signup/ (errors)"] = axe_violations(page)
     page.get_by_label("Full name").fill("Grace Hopper")
     page.get_by_label("Email address").fill("grace@example.com")
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url("**/signup/thanks/")
-    found["/signup/thanks/"] = _violations(page)
+    found["/signup/thanks/"] = axe_violations(page)
     page.goto(app_server.url + "/my-data/")
     page.get_by_label("Email address").fill("grace@example.com")
     page.get_by_role("button").first.click()
     page.wait_for_load_state()
-    found[page.url.removeprefix(app_server.url)] = _violations(page)
+    found[page.url.removeprefix(app_server.url)] = axe_violations(page)
     page.context.close()
     assert {path: v for path, v in found.items() if v} == {}
     assert len(found) == 8

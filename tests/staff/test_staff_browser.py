@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from devenv.servers import AppServer
 from tests.conftest import OUTPUT, SERVICES
-from tests.staff.conftest import PASSWORD, code_for_secret, make_staff
+from tests.staff.conftest import PASSWORD, axe_violations, code_for_secret, make_staff
 
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.browser]
 
@@ -53,6 +53,7 @@ def test_the_list_opens_only_with_the_second_factor_and_a_static_token_works_onc
     assert not _opens_the_list(page, otp_server)
     page.goto(f"{otp_server.url}/admin/second-factor/setup/?next={LIST}")
     page.screenshot(path=OUTPUT / "staff-otp-setup.png", full_page=True)
+    assert axe_violations(page) == []
     assert page.locator(".otp-qr svg").count() == 1
     secret = page.get_by_test_id("otp-secret").inner_text()
     page.get_by_label("Code").fill(code_for_secret(secret))
@@ -67,6 +68,7 @@ def test_the_list_opens_only_with_the_second_factor_and_a_static_token_works_onc
     assert "/admin/second-factor/" in page.url and not _opens_the_list(page, otp_server)
     page.goto(f"{otp_server.url}/admin/second-factor/?next={LIST}")
     page.screenshot(path=OUTPUT / "staff-otp-verify.png", full_page=True)
+    assert axe_violations(page) == []
     _enter(page, code_for_secret(secret, drift=1))
     assert _opens_the_list(page, otp_server)
     page.context.close()

@@ -34,6 +34,7 @@ class StaffAdminSite(admin.AdminSite):
         return [
             path("second-factor/", views.second_factor, name="second_factor"),
             path("second-factor/setup/", views.setup, name="second_factor_setup"),
+            path("second-factor/logout/", views.leave, name="second_factor_logout"),
             *super().get_urls(),
         ]
 

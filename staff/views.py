@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 import segno
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.db import transaction
 from django.shortcuts import redirect
@@ -23,6 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 from django_otp import devices_for_user, user_has_device, verify_token
 from django_otp import login as otp_login
 from django_otp.oath import TOTP
@@ -107,6 +109,14 @@ def setup(request):
         "otpauth_url": url,
     }
     return _render(request, "admin/staff/setup.html", ctx)
+
+
+@require_POST
+@_signed_in_staff
+def leave(request):
+    """Log out from a second-factor page (the admin's own logout is only for verified sessions)."""
+    logout(request)
+    return redirect("admin:login")
 
 
 def _verify(user, code: str):

@@ -162,3 +162,13 @@ def test_forms_need_csrf(csrf_client):
     token = page.context["csrf_token"]
     csrf_client.post("/admin/login/", {"username": "staff", "password": PASSWORD, "csrfmiddlewaretoken": token})
     assert csrf_client.post(SECOND, {"code": "123456"}).status_code == 403
+
+
+def test_a_person_without_the_second_factor_can_log_out(csrf_client):
+    make_staff()
+    token = csrf_client.get("/admin/login/").context["csrf_token"]
+    csrf_client.post("/admin/login/", {"username": "staff", "password": PASSWORD, "csrfmiddlewaretoken": token})
+    page = csrf_client.get(SETUP)
+    assert 'action="/admin/second-factor/logout/"' in page.content.decode()
+    response = csrf_client.post("/admin/second-factor/logout/", {"csrfmiddlewaretoken": page.context["csrf_token"]})
+    assert response.status_code == 302 and "_auth_user_id" not in csrf_client.session

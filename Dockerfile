@@ -17,6 +17,7 @@ COPY --chown=app:app manage.py gunicorn.conf.py ./
 COPY --chown=app:app project ./project
 COPY --chown=app:app users ./users
 COPY --chown=app:app ops ./ops
+COPY --chown=app:app staff ./staff
 COPY --chown=app:app templates ./templates
 COPY --chown=app:app static ./static
 # The RDS CA bundle for DATABASE_SSLMODE=verify-full (DATABASE_SSLROOTCERT's default path).

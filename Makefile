@@ -1,4 +1,5 @@
-# make run   - set up and start the service on http://127.0.0.1:8000 (PORT overrides)
+# make run   - set up and start the service on http://127.0.0.1:8000 (PORT overrides); installs requirements.txt only
+# make manage ARGS="changepassword admin" - a manage.py command against make run's local database (.local/)
 # make test  - set up and run the whole test suite against real PostgreSQL + replica, Redis, moto, Chromium
 # make bench - benchmarks (bench/), figures as ratios measured side by side
 # make drills - fault drills under load (drills/): non-zero when an acceptance threshold is missed
@@ -7,17 +8,32 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# What running needs (requirements.txt) and what testing adds (requirements-dev.txt) install separately:
+# `make run` never waits for the test tools. pip prints each package as it goes.
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
+PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check --progress-bar on
 
-.PHONY: run test bench drills lint format clean
+.PHONY: run manage test bench drills lint format clean
 
-$(STAMP): requirements.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $(STAMP)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 
-run: $(STAMP)
+$(RUN_STAMP): requirements.txt | $(PY)
+	@echo "==> installing requirements.txt into $(VENV) (what the service needs to run)"
+	$(PIP_INSTALL) -r requirements.txt
+	touch $(RUN_STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	@echo "==> installing requirements-dev.txt into $(VENV) (the service and the test tools)"
+	$(PIP_INSTALL) -r requirements-dev.txt
+	touch $(STAMP) $(RUN_STAMP)
+
+run: $(RUN_STAMP)
 	$(PY) -m devenv.run
+
+manage: $(RUN_STAMP)
+	$(PY) manage.py $(ARGS)
 
 # infra-tools: checkov (own venv) for tests/infra, which fail rather than skip without it under CI
 test: $(STAMP) infra-tools

@@ -9,6 +9,7 @@ export of every row runs through gunicorn (1 worker) while the worker's resident
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import threading
 import time
@@ -102,7 +103,10 @@ def _export(bench: BenchEnv, cookie: str) -> dict:
         worker = _worker_pid(app.proc.pid)
         headers = {"Cookie": cookie}
         list_page = urllib.request.Request(app.url + "/admin/users/signup/", headers=headers)
-        urllib.request.urlopen(list_page, timeout=30).read()  # warm-up; lets the replica monitor sample
+        with urllib.request.urlopen(list_page, timeout=30) as page:  # warm-up; lets the replica monitor sample
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.read().decode()).group(1)
+            csrf_cookie = re.search(r"csrftoken=([^;]+)", "; ".join(page.headers.get_all("Set-Cookie") or [])).group(1)
+        headers["Cookie"] += f"; csrftoken={csrf_cookie}"  # the export is the list's POST form
         time.sleep(2.5)
         baseline = _rss_mb(worker)
         peak, stop = [baseline], threading.Event()
@@ -115,7 +119,8 @@ def _export(bench: BenchEnv, cookie: str) -> dict:
         sampler = threading.Thread(target=sample)
         sampler.start()
         rows, started = -1, time.perf_counter()  # the header line is not a row
-        request = urllib.request.Request(app.url + "/admin/users/signup/export-csv/", headers=headers)
+        request = urllib.request.Request(app.url + "/admin/users/signup/export-csv/", headers=headers,
+                                         data=f"csrfmiddlewaretoken={token}".encode())  # fmt: skip
         with urllib.request.urlopen(request, timeout=600) as response:
             first_byte = None
             while chunk := response.read(64 * 1024):
@@ -136,7 +141,7 @@ def _export(bench: BenchEnv, cookie: str) -> dict:
 def run(bench: BenchEnv) -> dict:
     # Exactly ROWS rows: without the other benchmarks' signups, which would all sit at the newest end.
     with psycopg.connect(bench.pg.owner_url, autocommit=True) as connection:
-        connection.execute("TRUNCATE users_signup")
+        connection.execute("TRUNCATE users_signup CASCADE")  # its consent ledger and emails too
     print(f"seeding {ROWS:,} signups with manage.py seed_signups ...", flush=True)
     started = time.monotonic()
     bench.manage("seed_signups", "--count", str(ROWS), "--seed", "1", extra_env=local_owner_env(bench.pg))  # ANALYZE

@@ -5,6 +5,10 @@ Beside gunicorn it runs the queue worker (`manage.py worker`) with the console e
 
 State lives in .local/ (git-ignored) so signups survive restarts. Without PostgreSQL or Redis it runs on
 SQLite and the local-memory cache, and says so. Ctrl-C stops everything it started.
+
+`manage.py` run in a plain shell (no DATABASE_URL) uses the same local PostgreSQL through
+`local_environment()`, so `make manage ARGS="changepassword admin"` (or `.venv/bin/python manage.py ...`)
+changes what `make run` serves.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from devenv.servers import (
@@ -32,10 +37,14 @@ from devenv.servers import (
 LOCAL = BASE_DIR / ".local"
 STATE = LOCAL / "state.json"
 STAFF_USER = "admin"
+RESET_HINT = f'make manage ARGS="changepassword {STAFF_USER}"'
+
+
+STARTED = time.monotonic()
 
 
 def _say(msg: str) -> None:
-    print(f"==> {msg}", flush=True)
+    print(f"==> [{time.monotonic() - STARTED:4.1f} s] {msg}", flush=True)
 
 
 def _load_state() -> dict:
@@ -120,6 +129,11 @@ def _manage(env: dict, *args: str, check: bool = True, quiet: bool = False) -> s
     return subprocess.run(cmd, cwd=BASE_DIR, env=env, check=check, stdout=out, stderr=out)
 
 
+def _background(env: dict, *args: str) -> subprocess.Popen:
+    cmd = [sys.executable, "manage.py", *args]
+    return subprocess.Popen(cmd, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _ensure_staff_user(env: dict) -> None:
     password = secrets.token_urlsafe(12)
     created = _manage(
@@ -130,11 +144,47 @@ def _ensure_staff_user(env: dict) -> None:
     if created.returncode == 0:
         _say(f"created staff user '{STAFF_USER}' with password: {password}   (shown once; it is not stored)")
     else:
-        _say(f"staff user '{STAFF_USER}' exists (reset: .venv/bin/python manage.py changepassword {STAFF_USER})")
+        _say(f"staff user '{STAFF_USER}' exists (new password: {RESET_HINT}, in another terminal)")
+
+
+def _wait_for_health(base: str, gunicorn: subprocess.Popen, timeout: float = 60) -> bool:
+    """Wait until gunicorn answers /health (or exits); say whether it answered."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and gunicorn.poll() is None:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False
 
 
 def _stop_on_sigterm(signum, frame):
     raise KeyboardInterrupt
+
+
+def local_environment() -> tuple[dict, list] | None:
+    """Return manage.py's environment for `make run`'s PostgreSQL (as its owner), or None without one.
+
+    Starts the servers `make run` is not running; returns them too, for the caller to stop afterwards.
+    """
+    saved = _load_state().get("pg")
+    link = LOCAL / "pg"
+    if not saved or not link.exists():
+        return None
+    pg = PgCluster(link.resolve(), password=saved["app_password"], owner_password=saved["owner"],
+                   admin_password=saved["admin"], ports=tuple(saved["ports"]))  # fmt: skip
+    if not pg.exists:
+        return None
+    started = [server for server in (pg.primary, *pg.standbys) if not server.running]
+    for server in started:
+        server.start()
+    env = {**local_app_env(pg, None), **local_owner_env(pg), "LOG_FORMAT": "text"}
+    if (LOCAL / "secret_key").exists():
+        env["SECRET_KEY"] = (LOCAL / "secret_key").read_text().strip()
+    return env, started
 
 
 def main() -> int:
@@ -147,10 +197,15 @@ def main() -> int:
         env = _environment(pg, redis)
         # One-off tasks as the database owner; the app itself (gunicorn) as its own DML-only role.
         owner_env = {**env, **local_owner_env(pg)} if pg else env
+        # collectstatic needs no database: it runs beside the migrations (a few seconds off the first run).
+        static = _background(env, "collectstatic", "--noinput") if pg else None
+        _say("applying database migrations" + (", collecting static files" if static else ""))
         _manage(owner_env, "migrate", "--noinput", quiet=True)
         if pg:
+            _say("granting the app's role its rights")
             _manage(owner_env, "setup_db_roles", quiet=True)
-            _manage(env, "collectstatic", "--noinput", quiet=True)
+        if static and static.wait():
+            raise subprocess.CalledProcessError(static.returncode, static.args)
         _ensure_staff_user(env)
         port = env.get("PORT", "8000")
         env |= {"HOST": "127.0.0.1", "PORT": port}
@@ -165,6 +220,8 @@ def main() -> int:
         _say("queue worker started: emails are printed below")
         gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"],
                                     cwd=BASE_DIR, env=env)  # fmt: skip
+        if _wait_for_health(base, gunicorn):
+            _say(f"answering on {base}/")
         return gunicorn.wait()
     except KeyboardInterrupt:
         return 0

@@ -472,7 +472,8 @@ LOCAL_READY_TOKEN = secrets.token_urlsafe(24)
 
 def local_app_env(pg: PgCluster | None, redis: RedisServer | None) -> dict:
     """The app's environment for local servers: its own role, plain HTTP, no TLS to PostgreSQL (loopback)."""
-    env = {"HTTPS": "0", "DATABASE_SSLMODE": "disable", "READY_TOKEN": LOCAL_READY_TOKEN}
+    # No second factor for local staff (make run, bench); the tests that check it turn it on.
+    env = {"HTTPS": "0", "DATABASE_SSLMODE": "disable", "READY_TOKEN": LOCAL_READY_TOKEN, "STAFF_OTP_REQUIRED": "0"}
     if pg:
         replicas = ",".join(pg.url(standby) for standby in pg.standbys)
         env |= {"DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": replicas, "DATABASE_APP_ROLE": pg.user}

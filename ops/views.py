@@ -3,7 +3,6 @@ from datetime import UTC, datetime
 from importlib import import_module
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import get_user
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpResponse, JsonResponse
@@ -12,6 +11,7 @@ from django.views.decorators.cache import never_cache
 
 from ops import charts, connections, dashboard
 from ops.health import is_draining, run_checks, status, summary
+from staff import access
 
 OPS_PERMISSION = "ops.view_ops_dashboard"
 
@@ -46,11 +46,11 @@ def _may_see_detail(request) -> bool:
         user = get_user(request)
     except Exception:  # a database or cache failure: no detail, but never a 500 from the health check
         return False
-    return user.is_active and user.is_staff
+    return access.is_verified_staff_session(request.session, user)
 
 
 @never_cache
-@staff_member_required
+@access.staff_required
 @permission_required(OPS_PERMISSION, raise_exception=True)
 def ops_dashboard(request):
     """The on-call page: alarms, live health and connections, then CloudWatch charts for the range."""
@@ -59,7 +59,7 @@ def ops_dashboard(request):
 
 
 @never_cache
-@staff_member_required
+@access.staff_required
 @permission_required(OPS_PERMISSION, raise_exception=True)
 def ops_data(request):
     """The same data as /ops/, for scripts."""

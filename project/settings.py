@@ -62,7 +62,7 @@ INSTALLED_APPS = [
     "project.apps.ProjectConfig",
     "users",
     "ops",
-    "django.contrib.admin",
+    "staff.apps.StaffAdminConfig",  # django.contrib.admin with the second factor (staff/access.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -70,6 +70,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_countries",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "anymail",
     "django_tasks",
     "django_tasks_db",
@@ -87,6 +90,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the staff second factor
+    "staff.middleware.IdleTimeoutMiddleware",  # staff sessions end after STAFF_SESSION_IDLE_MINUTES idle
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
@@ -208,6 +213,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": _static_backend},
 }
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"  # served at / : favicon.ico
 WHITENOISE_USE_FINDERS = LOCAL_MODE or DEBUG  # serve straight from the source folders without collectstatic
 AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
 # The CDN (CloudFront with origin access control) in front of the bucket. The bucket itself is private, so
@@ -243,6 +249,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Staff need a second factor (TOTP, or a one-time backup code) besides the password: staff/access.py.
+STAFF_OTP_REQUIRED = env_bool("STAFF_OTP_REQUIRED", True)
+OTP_TOTP_ISSUER = env_str("SITE_NAME", "Signups")  # the name authenticator apps show
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -263,7 +272,9 @@ SESSION_COOKIE_NAME = "__Host-sessionid" if HTTPS else "sessionid"
 CSRF_COOKIE_NAME = "__Host-csrftoken" if HTTPS else "csrftoken"
 ROUTER_COOKIE_NAME = "__Host-db_position" if HTTPS else "db_position"
 SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = 8 * 3600  # a staff working day
+SESSION_COOKIE_AGE = 8 * 3600  # a staff working day: staff.middleware signs out after it, whatever the activity
+# ... and after this long without a request (staff.middleware.IdleTimeoutMiddleware).
+STAFF_SESSION_IDLE_MINUTES = env_int("STAFF_SESSION_IDLE_MINUTES", 30, minimum=1, maximum=8 * 60)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -297,12 +308,14 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimu
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_CLIENT_IP_CALLABLE = "project.http.client_ip"
 AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "staff.views.staff_lockout"  # that template, 429 with Retry-After
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["password", "username"]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 # Apps whose reads always use the primary: the lockout must see the failure recorded a moment ago.
-ROUTER_PRIMARY_APPS = {"axes"}
+# A one-time code is checked and spent on the primary too (django-otp locks the device row).
+ROUTER_PRIMARY_APPS = {"axes", "otp_totp", "otp_static"}
 
 # --- Logging: JSON lines on stdout; no passwords, secrets or full email addresses (project/requestlog.py) -
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

@@ -150,11 +150,20 @@ class SignupChangeList(ChangeList):
         }
 
 
+# Labels Django would spell from the field names ("Ip address"): shown through these display methods instead.
+IP_LABELS = {"ip_address": "ip_address_shown", "confirmed_ip": "confirmed_ip_shown", "ip": "ip_shown"}
+
+
+def _ip_display(field: str, label: str):
+    return admin.display(description=label)(lambda self, obj: getattr(obj, field) or "-")
+
+
 class ConsentEventInline(admin.TabularInline):
     """The person's consent ledger on their record: the proof of opt-in, read-only (append-only by design)."""
 
     model = ConsentEvent
-    fields = readonly_fields = ["kind", "at", "wording_version", "ip"]
+    fields = readonly_fields = ["kind", "at", "wording_version", IP_LABELS["ip"]]
+    ip_shown = _ip_display("ip", "IP")
     extra = 0
     can_delete = False
     verbose_name = "consent event"
@@ -172,7 +181,9 @@ class SignupAdmin(admin.ModelAdmin):
     list_display = ["full_name", "email", "country_name", "consent", "created_at"]
     list_filter = [("created_at", admin.DateFieldListFilter), ("country", CountryFilter), "consent", EmailBlockedFilter]
     search_fields = ["full_name", "email"]  # icontains, served by the trigram indexes
-    readonly_fields = fields = [*COLLECTED_FIELDS, *STATUS_FIELDS]
+    readonly_fields = fields = [IP_LABELS.get(f, f) for f in (*COLLECTED_FIELDS, *STATUS_FIELDS)]
+    ip_address_shown = _ip_display("ip_address", "IP address")
+    confirmed_ip_shown = _ip_display("confirmed_ip", "Confirmed from IP")
     inlines = [ConsentEventInline]
     ordering = ["-created_at", "-id"]
     sortable_by = ["created_at"]  # the only order with an index behind it for every filter
@@ -189,6 +200,9 @@ class SignupAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # records come from the public form only
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # read-only: the record is shown with no save buttons, and a POST to it is refused
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # a person is erased (anonymised, with an audit record), never deleted
@@ -225,16 +239,21 @@ class SignupAdmin(admin.ModelAdmin):
         ]
 
     def export_csv_view(self, request):
-        """Stream the list as CSV, with the search and filters of the page the link was on."""
+        """Confirm (GET), then stream the list as CSV (POST), with the search and filters of the list it came from."""
         if not self.has_export_permission(request):
             raise PermissionDenied
         try:
-            queryset = self.get_changelist_instance(request).queryset
+            changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters:
             return HttpResponseRedirect(reverse("admin:users_signup_changelist") + "?e=1")
+        if request.method != "POST":  # a link, a prefetch or a cross-site GET starts nothing
+            return self._confirm(request, None, "export_csv", changelist=changelist)
+        queryset = changelist.queryset
         # Pin the replica now: the audit write below would send this request's later reads to the primary.
         queryset = queryset.using(queryset.db)
         audit = export.start_audit(request.user, SignupExport.CSV, export.filters_of(request.GET.items()))
+        self.message_user(request, f"CSV export {audit.pk} started ({changelist.paginator.count_label} rows); "
+                                   "it is recorded under Exports.")  # fmt: skip
         response = StreamingHttpResponse(export.csv_stream(queryset, audit), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="signups-{timezone.now():%Y%m%d-%H%M%S}.csv"'
         response["Cache-Control"] = "no-store"
@@ -247,10 +266,15 @@ class SignupAdmin(admin.ModelAdmin):
         signup = self._person(request, object_id)
         if signup is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if signup.is_erased:
+            self.message_user(request, f"Signup {signup.pk} was erased: it holds no personal data to export.",
+                              messages.WARNING)  # fmt: skip
+            return redirect("admin:users_signup_change", signup.pk)
         if request.method != "POST":
             return self._confirm(request, signup, "export")
         body = export.person_json(signup)
         export.finish_audit(export.start_audit(request.user, SignupExport.PERSON, {"id": signup.pk}), 1, True)
+        self.message_user(request, f"Signup {signup.pk}'s data was exported as JSON; it is recorded under Exports.")
         response = HttpResponse(body, content_type="application/json")
         response["Content-Disposition"] = f'attachment; filename="signup-{signup.pk}.json"'
         response["Cache-Control"] = "no-store"
@@ -275,13 +299,16 @@ class SignupAdmin(admin.ModelAdmin):
         with use_primary():  # one row; the primary never shows an erased person again after a lagging replica
             return self.get_object(request, unquote(object_id))
 
-    def _confirm(self, request, signup: Signup, action: str) -> TemplateResponse:
+    def _confirm(self, request, signup: Signup | None, action: str, **extra) -> TemplateResponse:
+        titles = {"erase": "Erase this person?", "export": "Export this person's data?",
+                  "export_csv": "Export the list as CSV?"}  # fmt: skip
         ctx = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "original": signup,
             "action": action,
-            "title": "Erase this person?" if action == "erase" else "Export this person's data?",
+            "title": titles[action],
+            **extra,
         }
         return TemplateResponse(request, "admin/users/signup/confirm_action.html", ctx)
 

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import logging
+import re
 from collections.abc import Iterable, Iterator
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -32,6 +33,10 @@ CHUNK_ROWS = 2000  # rows per FETCH from the server-side cursor
 FLUSH_BYTES = 64 * 1024  # hand the server a piece once this much CSV is buffered
 # A cell starting with one of these is a formula to Excel/LibreOffice/Sheets (CSV injection, OWASP).
 FORMULA_STARTS = frozenset("=+-@\t\r")
+# A phone the form validated is E.164: "+" and digits only, which no spreadsheet runs as a formula. It is
+# written as is, quoted like every text cell, so "Format quoted field as text" keeps the + (README).
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
+PHONE_COLUMN = EXPORT_FIELDS.index("phone")
 
 
 class IsoUTC(Func):
@@ -43,6 +48,15 @@ class IsoUTC(Func):
     def as_postgresql(self, compiler, connection, **extra_context):
         template = "to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
         return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+def safe_row(row: tuple) -> list:
+    """Return a CSV row with formula-like text made text, and a valid E.164 phone left as it is."""
+    cells = [safe_cell(value) for value in row]
+    phone = row[PHONE_COLUMN]
+    if phone and E164.fullmatch(phone):
+        cells[PHONE_COLUMN] = phone
+    return cells
 
 
 def safe_cell(value: object) -> object:
@@ -77,7 +91,7 @@ def csv_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
     audit of personal data had better over-count than under-count.
     """
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)  # text quoted; ids and booleans bare
     buffer.write("\ufeff")  # BOM: Excel then reads UTF-8 names correctly
     writer.writerow(EXPORT_FIELDS)
     sent = pending = 0
@@ -86,7 +100,7 @@ def csv_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
         with transaction.atomic(using=queryset.db):
             columns = [IsoUTC(field) if field in TIME_FIELDS else field for field in EXPORT_FIELDS]
             for row in queryset.values_list(*columns).iterator(chunk_size=CHUNK_ROWS):
-                writer.writerow([safe_cell(value) for value in row])
+                writer.writerow(safe_row(row))
                 pending += 1
                 if buffer.tell() >= FLUSH_BYTES:
                     sent, pending = sent + pending, 0

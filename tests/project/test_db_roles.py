@@ -87,7 +87,10 @@ def test_everything_the_app_does_works_as_the_app_role(app_server, pg):
     pg.wait_for_replica()
     listing = staff.get("/admin/users/signup/?q=rosalind")
     assert listing.status == 200 and "Rosalind Franklin" in listing.body
-    export = staff.get("/admin/users/signup/export-csv/")
+    export_page = staff.get("/admin/users/signup/export-csv/")  # a GET only asks; the POST exports
+    export = staff.request(
+        "/admin/users/signup/export-csv/", data={"csrfmiddlewaretoken": _admin_token(export_page.body)}
+    )
     assert export.status == 200 and "rf@example.com" in export.body
     confirm = staff.get(f"/admin/users/signup/{signup.pk}/erase/")
     assert confirm.status == 200

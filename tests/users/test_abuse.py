@@ -76,6 +76,7 @@ def test_admin_login_locks_out_after_the_failures_and_cool_off_lifts_it(staff):
     locked = _login("correct horse battery staple")  # even the right password, while locked
     assert locked.status_code == 429
     assert "Sign-in temporarily locked" in locked.content.decode()
+    assert locked["Retry-After"] == "2"  # the cool-off, in seconds
     assert _login("correct horse battery staple", ip="198.51.100.8").status_code == 302  # another IP: fine
     time.sleep(2.2)
     assert _login("correct horse battery staple").status_code == 302  # cool-off over

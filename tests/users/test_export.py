@@ -4,6 +4,8 @@ import csv
 import datetime as dt
 import io
 import json
+import re
+from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import User
@@ -51,21 +53,27 @@ def _many(pg, n: int) -> None:
     sample_replicas()
 
 
+def _export(client, params: dict | None = None):
+    """POST the list's export form, with the list's search and filters in the URL as the form has them."""
+    query = "?" + urlencode(params) if params else ""
+    return client.post(URL + query)
+
+
 def _csv(response) -> list[dict]:
     body = b"".join(response.streaming_content).decode("utf-8-sig")
     return list(csv.DictReader(io.StringIO(body)))
 
 
 def test_export_needs_the_export_permission(client, signups):
-    assert client.get(URL).status_code == 302 and "/admin/login/" in client.get(URL)["Location"]
+    assert client.post(URL).status_code == 302 and "/admin/login/" in client.post(URL)["Location"]
     login_staff("viewer", "view_signup", client=client)
-    assert client.get(URL).status_code == 403
+    assert client.post(URL).status_code == 403
     assert "Export CSV" not in client.get("/admin/users/signup/").content.decode()
     assert not SignupExport.objects.using("default").exists()
 
 
 def test_export_honours_search_and_filters_and_is_recorded(exporter, signups):
-    response = exporter.get(URL, {"country__exact": "GB", "p": "1"})
+    response = _export(exporter, {"country__exact": "GB", "p": "1"})
     assert response.status_code == 200 and response.streaming
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"].startswith('attachment; filename="signups-')
@@ -73,7 +81,7 @@ def test_export_honours_search_and_filters_and_is_recorded(exporter, signups):
     rows = _csv(response)
     assert [row["email"] for row in rows] == ["new@example.net", "mid@example.org"]  # newest first, GB only
     assert list(rows[0]) == export.EXPORT_FIELDS
-    assert [row["email"] for row in _csv(exporter.get(URL, {"q": "mid way"}))] == ["mid@example.org"]
+    assert [row["email"] for row in _csv(_export(exporter, {"q": "mid way"}))] == ["mid@example.org"]
     audits = list(SignupExport.objects.using("default").order_by("id"))
     assert [(a.kind, a.username, a.row_count, a.complete) for a in audits] == [
         ("csv", "exporter", 2, True),
@@ -83,16 +91,40 @@ def test_export_honours_search_and_filters_and_is_recorded(exporter, signups):
     assert audits[0].finished_at >= audits[0].started_at
 
 
-def test_the_list_links_to_an_export_of_what_it_shows(exporter, signups):
+def test_the_list_has_an_export_form_for_what_it_shows(exporter, signups):
     page = exporter.get("/admin/users/signup/", {"country__exact": "GB"}).content.decode()
-    assert f'href="{URL}?country__exact=GB"' in page
+    form = re.search(
+        r'<form method="post" action="([^"]+)"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken"', page
+    )
+    assert form and form.group(1) == f"{URL}?country__exact=GB"
 
 
-def test_cells_that_look_like_formulas_are_made_text(exporter, signups):
-    rows = {row["email"]: row for row in _csv(exporter.get(URL))}
+def test_a_get_of_the_export_url_starts_no_export(exporter, signups):
+    page = exporter.get(URL, {"country__exact": "GB"})
+    assert page.status_code == 200 and not page.streaming
+    assert "Export the list as CSV?" in page.content.decode() and 'method="post"' in page.content.decode()
+    assert not SignupExport.objects.using("default").exists()
+
+
+def test_a_cross_site_post_is_refused(signups):
+    client = login_staff("exporter", "view_signup", "export_signup")  # a CSRF-checking client
+    assert client.post(URL).status_code == 403  # no token: what another site's form sends
+    assert client.post(URL, {"csrfmiddlewaretoken": "x" * 64}).status_code == 403
+    assert not SignupExport.objects.using("default").exists()
+    token = client.get(URL).context["csrf_token"]
+    assert client.post(URL, {"csrfmiddlewaretoken": token}).status_code == 200  # the admin's own form
+
+
+def test_cells_that_look_like_formulas_are_made_text_but_not_valid_phones(exporter, signups):
+    Signup.objects.filter(pk=signups[2].pk).update(phone="+1+cmd|' /C calc'!A0")  # not E.164: an old or forged row
+    response = _export(exporter)
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = {row["email"]: row for row in csv.DictReader(io.StringIO(body))}
     assert rows["new@example.net"]["full_name"] == '\'=HYPERLINK("http://evil")'
     assert rows["new@example.net"]["user_agent"] == "'@SUM(A1)"
-    assert rows["mid@example.org"]["phone"] == "'+442079460958"
+    assert rows["new@example.net"]["phone"] == "'+1+cmd|' /C calc'!A0"
+    assert rows["mid@example.org"]["phone"] == "+442079460958"
+    assert '"+442079460958"' in body  # quoted: "Format quoted field as text" keeps the + (README)
     assert rows["mid@example.org"]["consent_at"].endswith("Z")  # ISO 8601, UTC
     assert rows["old@example.com"]["full_name"] == "Old Timer"
 
@@ -109,11 +141,11 @@ def test_export_streams_through_a_server_side_cursor_on_the_replica(exporter, pg
     monkeypatch.setattr(export, "CHUNK_ROWS", 10)  # rows per FETCH
     monkeypatch.setattr(export, "FLUSH_BYTES", 1)  # a piece per row
     _many(pg, 60)
-    response = exporter.get(URL)
+    response = _export(exporter)
     assert response.streaming
     pieces = iter(response.streaming_content)
     first = next(pieces).decode("utf-8-sig")
-    assert first.startswith("id,full_name,email") and first.count("\n") == 2  # header and the newest row
+    assert first.startswith('"id","full_name","email"') and first.count("\n") == 2  # header and the newest row
     # The first bytes are out while the replica still holds an open, non-materialised cursor over the rest.
     with connections["replica1"].cursor() as cursor:
         cursor.execute("SELECT is_holdable, statement FROM pg_cursors")
@@ -128,7 +160,7 @@ def test_export_streams_through_a_server_side_cursor_on_the_replica(exporter, pg
 def test_a_client_that_goes_away_is_recorded_with_what_was_sent(exporter, pg, monkeypatch):
     monkeypatch.setattr(export, "FLUSH_BYTES", 1)
     _many(pg, 30)
-    response = exporter.get(URL)
+    response = _export(exporter)
     pieces = iter(response.streaming_content)
     for _ in range(3):
         next(pieces)
@@ -145,6 +177,7 @@ def test_export_of_one_person_is_confirmed_then_downloaded_as_json(signups):
     url = f"/admin/users/signup/{person.pk}/export-json/"
     confirm = client.get(url)
     assert confirm.status_code == 200 and "Download JSON" in confirm.content.decode()
+    assert "delete-confirmation" not in confirm.content.decode()  # not styled as a deletion (red)
     assert not SignupExport.objects.using("default").exists()  # nothing happens on GET
     assert client.post(url).status_code == 403  # no CSRF token
     response = client.post(url, {"csrfmiddlewaretoken": confirm.context["csrf_token"]})
@@ -155,6 +188,8 @@ def test_export_of_one_person_is_confirmed_then_downloaded_as_json(signups):
     assert set(data) == set(export.PERSON_FIELDS)
     audit = SignupExport.objects.using("default").get()
     assert (audit.kind, audit.filters, audit.row_count, audit.complete) == ("person", {"id": person.pk}, 1, True)
+    record = client.get(f"/admin/users/signup/{person.pk}/change/").content.decode()
+    assert f"Signup {person.pk}&#x27;s data was exported as JSON" in record  # the feedback, on the record
 
 
 def test_export_of_one_person_needs_the_export_permission(client, signups):
@@ -166,7 +201,7 @@ def test_export_of_one_person_needs_the_export_permission(client, signups):
 
 
 def test_exports_are_listed_read_only_in_the_admin(exporter, signups):
-    b"".join(exporter.get(URL).streaming_content)
+    b"".join(_export(exporter).streaming_content)
     user = User.objects.create_user("boss", password="a-long-test-password", is_staff=True, is_superuser=True)
     exporter.force_login(user)
     listing = exporter.get("/admin/users/signupexport/")

@@ -1,0 +1,57 @@
+"""`make run`'s hints work when pasted: manage.py in a plain shell talks to make run's PostgreSQL."""
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+
+import pytest
+
+from devenv import run
+from tests.staff.conftest import make_staff
+
+pytestmark = pytest.mark.usefixtures("live_db")
+
+
+@pytest.fixture
+def local_dir(pg, tmp_path):
+    """A .local/ as `make run` leaves it, pointing at the test session's cluster."""
+    state = {"pg": {"app_password": pg.password, "owner": pg.owner_password, "admin": pg.admin_password,
+                    "ports": list(pg.ports)}}  # fmt: skip
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    (tmp_path / "pg").symlink_to(pg.root)
+    (tmp_path / "secret_key").write_text(secrets.token_urlsafe(50))
+    return tmp_path
+
+
+def test_the_printed_reset_hint_is_a_make_target_that_runs_manage_py():
+    assert run.RESET_HINT == 'make manage ARGS="changepassword admin"'
+    makefile = (run.BASE_DIR / "Makefile").read_text()
+    assert "\nmanage: $(RUN_STAMP)\n\t$(PY) manage.py $(ARGS)\n" in makefile
+
+
+def test_local_environment_is_the_owner_on_make_runs_cluster(local_dir, pg, monkeypatch):
+    monkeypatch.setattr(run, "LOCAL", local_dir)
+    monkeypatch.setattr(run, "STATE", local_dir / "state.json")
+    env, started = run.local_environment()
+    assert env["DATABASE_URL"] == pg.owner_url and started == []  # running already: nothing to start or stop
+
+
+def test_manage_py_without_database_url_changes_make_runs_database(local_dir, pg):
+    user = make_staff("admin")
+    code = (
+        "import sys, devenv.run as r, manage; from pathlib import Path\n"
+        f"r.LOCAL = Path({str(local_dir)!r}); r.STATE = r.LOCAL / 'state.json'; manage.LOCAL_STATE = r.STATE\n"
+        "sys.argv = ['manage.py', 'shell', '-c', \"from django.contrib.auth.models import User; "
+        "u = User.objects.get(username='admin'); u.set_password('a-new-long-password'); u.save()\"]\n"
+        "manage.main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_URL", "SECRET_KEY"))}
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=run.BASE_DIR, capture_output=True, text=True,
+                         timeout=60)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert f"using make run's PostgreSQL in .local/ (port {pg.ports[0]})" in out.stderr
+    user.refresh_from_db()
+    assert user.check_password("a-new-long-password")
+    assert not (run.BASE_DIR / "db.sqlite3").exists()

@@ -23,9 +23,9 @@ VALID = {"full_name": "Ada Lovelace", "email": "ada@example.com", "phone": "", "
 LINK = re.compile(r"https?://[^\s\"'<>]+")
 
 
-def sign_up(client, ip: str = "198.51.100.23", **changes):
+def sign_up(client, ip: str = "198.51.100.23", language: str = "en", **changes):
     data = {k: v for k, v in {**VALID, **changes}.items() if v is not None}
-    return client.post("/signup/", data, REMOTE_ADDR=ip)
+    return client.post("/signup/", data, REMOTE_ADDR=ip, HTTP_ACCEPT_LANGUAGE=language)
 
 
 def run_queue() -> dict:

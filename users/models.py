@@ -18,8 +18,9 @@ COLLECTED_FIELDS = [
     "full_name", "email", "phone", "country", "consent", "consent_at", "consent_version",
     "created_at", "ip_address", "user_agent",
 ]  # fmt: skip
-# Where the person's consent and address stand (double opt-in, withdrawal, bounces): shown and exported.
-STATUS_FIELDS = ["confirmed_at", "confirmed_ip", "withdrawn_at", "email_blocked_at", "email_blocked_reason"]
+# Where the person's consent and address stand (double opt-in, withdrawal, bounces) and the language we write
+# to them in: shown and exported.
+STATUS_FIELDS = ["confirmed_at", "confirmed_ip", "withdrawn_at", "email_blocked_at", "email_blocked_reason", "language"]
 ERASED_EMAIL_DOMAIN = "invalid"  # RFC 2606: can never be delivered to anyone
 
 

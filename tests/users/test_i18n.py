@@ -168,3 +168,24 @@ def test_every_public_page_answers_in_german(client, path):
     response = client.get(path, HTTP_ACCEPT_LANGUAGE="de")
     assert response.status_code in (200, 404) and _lang(response) == "de"
     assert "Datenschutz" in response.content.decode()  # the footer's link, at least
+
+
+def test_a_language_without_its_catalogue_is_a_system_check_warning(settings):
+    from users.checks import check_languages
+
+    settings.LANGUAGES = [("en", "English"), ("it", "italiano")]
+    assert [w.id for w in check_languages(None)] == ["users.W004"]
+    settings.LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "français"), ("es", "español")]
+    assert check_languages(None) == []
+
+
+def test_languages_come_from_the_environment_and_a_bad_code_stops_start_up(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from project.env import env_languages
+
+    monkeypatch.setenv("LANGUAGES", "en, DE")
+    assert env_languages("LANGUAGES", ["en"]) == [("en", "English"), ("de", "Deutsch")]
+    monkeypatch.setenv("LANGUAGES", "en,klingon")
+    with pytest.raises(ImproperlyConfigured, match="LANGUAGES"):
+        env_languages("LANGUAGES", ["en"])

@@ -124,3 +124,21 @@ def test_the_compiled_catalogues_are_current():
         mo = po.with_suffix(".mo")
         assert "untranslated" not in _statistics(msgfmt, po) and "fuzzy" not in _statistics(msgfmt, po)
         assert mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime, f"{mo} is stale: run `make` (test or run)"
+
+
+def test_the_build_compiles_the_catalogues_everywhere(tmp_path):
+    """make run/test and the image build the .mo files with msgfmt; CI installs it. The Dockerfile's line works."""
+    makefile = (BASE / "Makefile").read_text()
+    assert re.search(r"^run: .*\$\(MO\)", makefile, re.M) and re.search(r"^test: .*\$\(MO\)", makefile, re.M)
+    assert "need+=(gettext)" in (BASE / ".ci" / "run").read_text()
+    dockerfile = (BASE / "Dockerfile").read_text()
+    build, app = (re.search(rf"^FROM \S+ AS {stage}\n(.*?)(?=^FROM )", dockerfile, re.M | re.S).group(1)
+                  for stage in ("build", "app"))  # fmt: skip
+    assert "gettext" in build and "COPY locale ./locale" in build
+    assert "COPY --from=build --chown=app:app /build/locale ./locale" in app
+    _msgfmt()
+    (command,) = re.findall(r"^RUN (for po in locale/.*)$", build, re.M)
+    shutil.copytree(BASE / "locale", tmp_path / "locale", ignore=shutil.ignore_patterns("*.mo"))
+    subprocess.run(["bash", "-ec", command], cwd=tmp_path, check=True, timeout=60)
+    for language in LANGUAGES:
+        assert (tmp_path / "locale" / language / "LC_MESSAGES" / "django.mo").stat().st_size > 1000

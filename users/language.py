@@ -3,9 +3,10 @@
 1. POST language=<code> (one of LANGUAGES): the choice is kept in the language cookie (a year, HttpOnly,
    SameSite=Lax, `__Host-` and Secure under HTTPS) and the visitor goes back to `next`, a path on this
    site (anything else: /). Django's own set_language does the same, minus rule 2.
-2. On the signup form the switcher's buttons belong to the form itself (HTML form/formaction attributes),
-   so what was typed travels along: the form is shown again, in the new language, with those values, and
-   with its errors again (now in that language) when the page being left showed errors. Nothing is saved.
+2. On the pages with a form to type in (signup, "send me my link") the switcher's buttons belong to that form
+   (HTML form/formaction attributes), so what was typed travels along: the form is shown again, in the new
+   language, with those values, and with its errors again (now in that language) when the page being left
+   showed errors. Nothing is saved or sent.
 3. No CSRF token: the switch changes one cookie of the visitor's own, and the landing page, which shared
    caches may keep, must carry no token. Cross-site, the worst anyone can do is change a visitor's language.
 """
@@ -23,6 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from users.forms import SignupForm
+from users.selfservice import LinkForm
 
 SHOWN_ERRORS = "shown_errors"  # a hidden field of the signup form while it shows errors
 
@@ -37,8 +39,10 @@ def switch(request):
     translation.activate(language)
     request.LANGUAGE_CODE = language
     target = _next(request)
-    if target == reverse("users:signup") and "full_name" in request.POST:
-        response = _signup_again(request)
+    typed_forms = {reverse("users:signup"): ("users/signup.html", SignupForm),
+                   reverse("users:send_link"): ("users/send_link.html", LinkForm)}  # fmt: skip
+    if target in typed_forms and "email" in request.POST:
+        response = _form_again(request, *typed_forms[target])
     else:
         response = redirect(target)
     response.set_cookie(
@@ -60,12 +64,12 @@ def _next(request) -> str:
     return target if safe and target.startswith("/") else "/"
 
 
-def _signup_again(request):
-    """Show the signup form in the new language with what was typed (and its errors, if it showed them)."""
+def _form_again(request, template: str, form_class):
+    """Show the form in the new language with what was typed (and its errors, if it showed them)."""
     if request.POST.get(SHOWN_ERRORS):
-        form = SignupForm(request.POST)
+        form = form_class(request.POST)
         form.is_valid()  # the errors, now in the new language
     else:
-        form = SignupForm(initial={name: request.POST.get(name, "") for name in SignupForm.FIELDS})
+        form = form_class(initial={name: request.POST.get(name, "") for name in form_class.base_fields})
     ctx = {"form": form}
-    return render(request, "users/signup.html", ctx, status=400 if form.errors else 200)
+    return render(request, template, ctx, status=400 if form.errors else 200)

@@ -36,7 +36,7 @@ from project.db.state import use_primary
 from project.http import client_ip
 from users import consent, export, tokens
 from users.erasure import erase_signup
-from users.forms import clean_text
+from users.forms import SignupForm, clean_text
 from users.models import ConsentEvent, Signup
 from users.stats import invalidate_signup_count
 from users.tasks import enqueue_email
@@ -50,7 +50,8 @@ BAD_LINK_STATUS = {"invalid": 400, "expired": 410, "used": 409}
 
 class LinkForm(forms.Form):
     email = forms.EmailField(label=_("Your email address"), max_length=254,
-                             widget=forms.EmailInput(attrs={"autocomplete": "email"}))  # fmt: skip
+                             widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+                             error_messages=SignupForm.base_fields["email"].error_messages)  # fmt: skip
 
     def clean_email(self) -> str:
         local, _at, domain = clean_text(self.cleaned_data["email"], _("The email address")).rpartition("@")

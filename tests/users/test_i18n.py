@@ -189,3 +189,13 @@ def test_languages_come_from_the_environment_and_a_bad_code_stops_start_up(monke
     monkeypatch.setenv("LANGUAGES", "en,klingon")
     with pytest.raises(ImproperlyConfigured, match="LANGUAGES"):
         env_languages("LANGUAGES", ["en"])
+
+
+def test_the_switcher_keeps_the_address_typed_on_the_send_link_page(client):
+    shown = client.post("/my-data/", {"email": "not-an-email"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert shown.status_code == 400 and 'form="link-form"' in shown.content.decode()
+    again = client.post("/language/", {"language": "fr", "next": "/my-data/", "email": "not-an-email",
+                                       "shown_errors": "1"})  # fmt: skip
+    assert _lang(again) == "fr" and 'value="not-an-email"' in again.content.decode()
+    assert _errors(again) == ["Saisissez une adresse e-mail valide, par exemple nom@example.com."]
+    assert mail.outbox == [] and run_queue()["done"] == 0  # nothing was sent

@@ -199,3 +199,13 @@ def test_the_switcher_keeps_the_address_typed_on_the_send_link_page(client):
     assert _lang(again) == "fr" and 'value="not-an-email"' in again.content.decode()
     assert _errors(again) == ["Saisissez une adresse e-mail valide, par exemple nom@example.com."]
     assert mail.outbox == [] and run_queue()["done"] == 0  # nothing was sent
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"HTTP_ACCEPT_LANGUAGE": "de;q=0.5," * 5000}, {"HTTP_ACCEPT_LANGUAGE": "\x00\xff;q=abc"},
+     {"HTTP_COOKIE": "language=../../etc/passwd"}, {"HTTP_COOKIE": "language=de-xx-" + "a" * 500}],
+)  # fmt: skip
+def test_hostile_language_headers_get_a_page_not_an_error(client, headers):
+    response = client.get("/signup/", **headers)
+    assert response.status_code == 200 and _lang(response) in {"en", "de"}

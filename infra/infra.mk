@@ -1,6 +1,6 @@
 # Infrastructure targets, included by the top-level Makefile (`include infra/infra.mk`).
 #   make infra-tools - checkov in its own venv (.venv-checkov); its pins clash with the app's
-#   make infra-check - terraform fmt -check, init from the local provider mirror, validate, checkov
+#   make infra-check - terraform fmt -check, init from the local provider mirror, validate, checkov per variant
 # Offline: the AWS provider comes from a filesystem mirror (TF_PLUGIN_DIR, else the first known place
 # that exists). init and validate run on a throwaway copy, so neither .terraform nor the dependency
 # lock file is ever written into the source tree.
@@ -28,4 +28,10 @@ infra-check: infra-tools
 	export TF_DATA_DIR="$$work/.terraform" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1; \
 	terraform -chdir="$$work" init -backend=false -input=false -no-color -plugin-dir=$(TF_PLUGIN_DIR) >/dev/null; \
 	terraform -chdir="$$work" validate -no-color
-	$(CHECKOV) -d $(TF_DIR) --framework terraform --quiet --compact --skip-download
+	# What checkov checks depends on the variables it is given: scan each deployment variant.
+	set -e; work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
+	for compute in ecs ec2; do for private in false true; do \
+	  echo "checkov: compute=$$compute private_ingress=$$private"; \
+	  echo "{\"compute\": \"$$compute\", \"private_ingress\": $$private}" > "$$work/variant.tfvars.json"; \
+	  $(CHECKOV) -d $(TF_DIR) --framework terraform --quiet --compact --skip-download --var-file "$$work/variant.tfvars.json"; \
+	done; done

@@ -1,4 +1,15 @@
-"""Request helpers shared by the apps."""
+"""Request helpers shared by the apps.
+
+The client's IP, by deployment (infra/README.md, "Which client IP the app sees"):
+1. CLIENT_IP_HEADER set (private_ingress: API Gateway -> VPC Link -> NLB -> internal ALB): the header API
+   Gateway sets from $context.identity.sourceIp, replacing any the caller sent. No X-Forwarded-For entry
+   is the client's on that path (API Gateway adds none; the ALB appends the NLB's address). Its last
+   entry counts, so even a header the caller sent and a proxy appended to cannot choose the result.
+2. Otherwise (or when that header is absent: the request did not come through API Gateway), exactly
+   TRUSTED_PROXY_COUNT hops of X-Forwarded-For from the right: the ALB appends the address it saw, and
+   entries left of the trusted ones are whatever the client sent.
+3. No proxies (TRUSTED_PROXY_COUNT=0): the peer address.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +20,26 @@ from django.http import HttpRequest
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """Return the client's IP, trusting exactly TRUSTED_PROXY_COUNT hops of X-Forwarded-For.
+    """Return the client's IP (rules above); None when the trusted value is not an address."""
+    candidate = _from_client_ip_header(request)
+    if candidate is None:
+        candidate = _from_forwarded_for(request)
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return None
 
-    Each trusted proxy (the ALB) appends the address it saw; entries left of those are whatever the
-    client sent and are ignored, so a forged header cannot change the result.
-    """
+
+def _from_client_ip_header(request: HttpRequest) -> str | None:
+    header = settings.CLIENT_IP_HEADER
+    if not header:
+        return None
+    entries = [part.strip() for part in request.headers.get(header, "").split(",")]
+    entries = [part for part in entries if part]
+    return entries[-1] if entries else None
+
+
+def _from_forwarded_for(request: HttpRequest) -> str:
     hops = settings.TRUSTED_PROXY_COUNT
     candidate = request.META.get("REMOTE_ADDR", "")
     if hops:
@@ -21,7 +47,4 @@ def client_ip(request: HttpRequest) -> str | None:
         forwarded = [part for part in forwarded if part]
         if len(forwarded) >= hops:
             candidate = forwarded[-hops]
-    try:
-        return str(ipaddress.ip_address(candidate))
-    except ValueError:
-        return None
+    return candidate

@@ -54,6 +54,10 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 ADMIN_URL = admin_url(env_str("ADMIN_URL", "admin/"))
 # How many X-Forwarded-For hops to trust: 0 = connect directly, 1 = behind one ALB.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
+# Header holding the client's IP set by the edge (API Gateway's X-Client-IP with private_ingress); empty = none.
+CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER", "")
+if CLIENT_IP_HEADER and not CLIENT_IP_HEADER.replace("-", "").isalnum():
+    raise ImproperlyConfigured("CLIENT_IP_HEADER must be a header name: letters, digits and hyphens")
 
 INSTALLED_APPS = [
     "project.apps.ProjectConfig",

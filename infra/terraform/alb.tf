@@ -1,11 +1,12 @@
-# The only entry point. HTTPS terminates here; HTTP answers with a redirect. The target group's health
+# The only entry point (with private_ingress, behind API Gateway -> NLB: private.tf). HTTPS terminates
+# here; HTTP answers with a redirect. The target group's health
 # checks are sent by the ALB straight to each task's port 8000, so the redirect never applies to them.
 resource "aws_lb" "main" {
   #checkov:skip=CKV2_AWS_76:Log4j is covered by KnownBadInputs; the check also wants AnonymousIpList, which would block VPN users from signing up
   name                       = "${local.name}-alb"
   load_balancer_type         = "application"
-  internal                   = false
-  subnets                    = aws_subnet.public[*].id
+  internal                   = var.private_ingress # reached only through the NLB (private.tf)
+  subnets                    = var.private_ingress ? aws_subnet.app[*].id : aws_subnet.public[*].id
   security_groups            = [aws_security_group.alb.id]
   drop_invalid_header_fields = true
   enable_deletion_protection = var.deletion_protection
@@ -25,7 +26,7 @@ resource "aws_lb_target_group" "app" {
   name        = "${local.name}-app"
   port        = 8000
   protocol    = "HTTP"
-  target_type = "ip" # Fargate tasks (awsvpc)
+  target_type = var.compute == "ecs" ? "ip" : "instance" # Fargate tasks (awsvpc), or the EC2 hosts (ec2.tf)
   vpc_id      = aws_vpc.main.id
 
   # gunicorn's graceful_timeout is 25 s: give in-flight requests that long plus a margin before the

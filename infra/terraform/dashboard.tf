@@ -20,10 +20,12 @@ locals {
       ["AWS/ApplicationELB", "HealthyHostCount", "TargetGroup", local.tg, "LoadBalancer", local.alb, { stat = "Minimum" }],
       ["AWS/ApplicationELB", "UnHealthyHostCount", "TargetGroup", local.tg, "LoadBalancer", local.alb, { stat = "Maximum" }],
     ] },
-    { title = "App CPU / memory (%)", metrics = [
-      ["AWS/ECS", "CPUUtilization", "ClusterName", aws_ecs_cluster.main.name, "ServiceName", aws_ecs_service.app.name, { stat = "Average" }],
-      ["AWS/ECS", "MemoryUtilization", "ClusterName", aws_ecs_cluster.main.name, "ServiceName", aws_ecs_service.app.name, { stat = "Average" }],
-    ] },
+    [{ title = "App CPU / memory (%)", metrics = [
+      ["AWS/ECS", "CPUUtilization", "ClusterName", aws_ecs_cluster.main.name, "ServiceName", "${local.name}-app", { stat = "Average" }],
+      ["AWS/ECS", "MemoryUtilization", "ClusterName", aws_ecs_cluster.main.name, "ServiceName", "${local.name}-app", { stat = "Average" }],
+      ] }, { title = "Web hosts CPU (%)", metrics = [ # compute = ec2
+      ["AWS/EC2", "CPUUtilization", "AutoScalingGroupName", local.asg_name, { stat = "Average" }],
+    ] }][local.ec2 ? 1 : 0],
     { title = "RDS CPU (%)", metrics = [for id in local.db_ids : ["AWS/RDS", "CPUUtilization", "DBInstanceIdentifier", id]] },
     { title = "RDS connections", metrics = [for id in local.db_ids : ["AWS/RDS", "DatabaseConnections", "DBInstanceIdentifier", id]] },
     { title = "RDS free storage (bytes)", metrics = [for id in local.db_ids : ["AWS/RDS", "FreeStorageSpace", "DBInstanceIdentifier", id, { stat = "Minimum" }]] },

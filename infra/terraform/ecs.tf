@@ -18,14 +18,16 @@ locals {
   # What web, worker and purge all read from their environment (secrets below).
   app_environment = merge(
     {
-      DATABASE_URL            = "postgres://${var.db_app_role}@${local.db_host}:5432/${var.db_name}"
-      DATABASE_REPLICA_URLS   = join(",", [for r in aws_db_instance.replica : "postgres://${var.db_app_role}@${r.address}:5432/${var.db_name}"])
-      DATABASE_IAM_AUTH       = local.db_iam_auth ? "1" : "0"
-      DATABASE_SSLMODE        = "verify-full"
-      DATABASE_SSLROOTCERT    = var.db_ca_bundle_path
-      ALLOWED_HOSTS           = var.domain_name
-      ADMIN_URL               = var.admin_url
-      TRUSTED_PROXY_COUNT     = "1" # one hop (the ALB) appends to X-Forwarded-For; the sidecar passes it on as is
+      DATABASE_URL          = "postgres://${var.db_app_role}@${local.db_host}:5432/${var.db_name}"
+      DATABASE_REPLICA_URLS = join(",", [for r in aws_db_instance.replica : "postgres://${var.db_app_role}@${r.address}:5432/${var.db_name}"])
+      DATABASE_IAM_AUTH     = local.db_iam_auth ? "1" : "0"
+      DATABASE_SSLMODE      = "verify-full"
+      DATABASE_SSLROOTCERT  = var.db_ca_bundle_path
+      ALLOWED_HOSTS         = var.domain_name
+      ADMIN_URL             = var.admin_url
+      TRUSTED_PROXY_COUNT   = "1" # one hop (the ALB) appends to X-Forwarded-For; the sidecar passes it on as is
+      # private_ingress: API Gateway's X-Client-IP (private.tf); no X-Forwarded-For entry is the client's there.
+      CLIENT_IP_HEADER        = local.private ? local.client_ip_header : ""
       AWS_REGION              = var.region
       AWS_STORAGE_BUCKET_NAME = aws_s3_bucket.assets.id
       EMAIL_PROVIDER          = "ses"
@@ -36,15 +38,16 @@ locals {
       LOG_RETENTION_DAYS      = tostring(var.log_retention_days) # stated on the privacy page
       OPS_ALB                 = aws_lb.main.arn_suffix
       OPS_TARGET_GROUP        = aws_lb_target_group.app.arn_suffix
-      OPS_ASG                 = "" # Fargate: no Auto Scaling group and no EC2 instances; CPU is per service
-      OPS_EC2_INSTANCES       = ""
-      OPS_ECS_CLUSTER         = aws_ecs_cluster.main.name
-      OPS_ECS_SERVICE         = "${local.name}-app"
-      OPS_RDS_INSTANCES       = join(",", concat([aws_db_instance.primary.identifier], aws_db_instance.replica[*].identifier))
-      OPS_CACHE_CLUSTER       = local.cache_cluster_id
-      OPS_RDS_PROXY           = var.enable_rds_proxy ? aws_db_proxy.main[0].name : ""
-      OPS_ALARM_PREFIX        = "${local.name}-" # the ops page lists this stack's alarms only
-      REPLICA_MAX_LAG         = tostring(var.replica_max_lag)
+      # Fargate: no Auto Scaling group or instances, CPU per service. EC2: CPU per group, no web service.
+      OPS_ASG           = local.ec2 ? local.asg_name : ""
+      OPS_EC2_INSTANCES = "" # the group's instances change with every refresh: charted through OPS_ASG
+      OPS_ECS_CLUSTER   = aws_ecs_cluster.main.name
+      OPS_ECS_SERVICE   = local.ec2 ? "" : "${local.name}-app"
+      OPS_RDS_INSTANCES = join(",", concat([aws_db_instance.primary.identifier], aws_db_instance.replica[*].identifier))
+      OPS_CACHE_CLUSTER = local.cache_cluster_id
+      OPS_RDS_PROXY     = var.enable_rds_proxy ? aws_db_proxy.main[0].name : ""
+      OPS_ALARM_PREFIX  = "${local.name}-" # the ops page lists this stack's alarms only
+      REPLICA_MAX_LAG   = tostring(var.replica_max_lag)
     },
     # Behind the proxy the app role's password comes from its secret; with IAM auth there is none.
     var.enable_rds_proxy ? { DATABASE_SECRET_ARN = aws_secretsmanager_secret.db_app[0].arn } : {},
@@ -252,6 +255,7 @@ resource "aws_ecs_task_definition" "job" {
 }
 
 resource "aws_ecs_service" "app" {
+  count                              = local.ecs_web ? 1 : 0 # compute = ec2: the hosts of ec2.tf instead
   name                               = "${local.name}-app"
   cluster                            = aws_ecs_cluster.main.id
   task_definition                    = aws_ecs_task_definition.app.arn
@@ -318,16 +322,16 @@ resource "aws_ecs_service" "worker" {
 
 # --- auto scaling: CPU and requests per task, whichever asks for more ----------------------------
 resource "aws_appautoscaling_target" "app" {
-  count              = var.enable_autoscaling ? 1 : 0
+  count              = var.enable_autoscaling && local.ecs_web ? 1 : 0
   service_namespace  = "ecs"
-  resource_id        = "service/${aws_ecs_cluster.main.name}/${aws_ecs_service.app.name}"
+  resource_id        = "service/${aws_ecs_cluster.main.name}/${aws_ecs_service.app[0].name}"
   scalable_dimension = "ecs:service:DesiredCount"
   min_capacity       = var.app_min_count
   max_capacity       = var.app_max_count
 }
 
 resource "aws_appautoscaling_policy" "cpu" {
-  count              = var.enable_autoscaling ? 1 : 0
+  count              = length(aws_appautoscaling_target.app)
   name               = "${local.name}-cpu"
   policy_type        = "TargetTrackingScaling"
   service_namespace  = aws_appautoscaling_target.app[0].service_namespace
@@ -345,7 +349,7 @@ resource "aws_appautoscaling_policy" "cpu" {
 }
 
 resource "aws_appautoscaling_policy" "requests" {
-  count              = var.enable_autoscaling ? 1 : 0
+  count              = length(aws_appautoscaling_target.app)
   name               = "${local.name}-requests"
   policy_type        = "TargetTrackingScaling"
   service_namespace  = aws_appautoscaling_target.app[0].service_namespace

@@ -36,7 +36,8 @@ resource "aws_sns_topic_subscription" "email" {
 locals {
   alb_dims = { LoadBalancer = aws_lb.main.arn_suffix }
   tg_dims  = { LoadBalancer = aws_lb.main.arn_suffix, TargetGroup = aws_lb_target_group.app.arn_suffix }
-  ecs_dims = { ClusterName = aws_ecs_cluster.main.name, ServiceName = aws_ecs_service.app.name }
+  ecs_dims = { ClusterName = aws_ecs_cluster.main.name, ServiceName = "${local.name}-app" }
+  asg_dims = { AutoScalingGroupName = local.asg_name }
   db_ids   = concat([aws_db_instance.primary.identifier], aws_db_instance.replica[*].identifier)
   gib      = 1024 * 1024 * 1024
 
@@ -49,6 +50,10 @@ locals {
       { key = "target-response-time", ns = "AWS/ApplicationELB", metric = "TargetResponseTime", stat = "p99", op = "GreaterThanThreshold", threshold = 2, eval = 5, breach = 3, dims = local.tg_dims, missing = "notBreaching", what = "p99 response time above 2 s" },
       { key = "unhealthy-hosts", ns = "AWS/ApplicationELB", metric = "UnHealthyHostCount", stat = "Maximum", op = "GreaterThanThreshold", threshold = 0, eval = 3, breach = 3, dims = local.tg_dims, missing = "notBreaching", what = "a task fails /health (through its nginx sidecar)" },
       { key = "healthy-hosts", ns = "AWS/ApplicationELB", metric = "HealthyHostCount", stat = "Minimum", op = "LessThanThreshold", threshold = 1, eval = 2, breach = 2, dims = local.tg_dims, missing = "breaching", what = "no task passes /health" },
+    ],
+    local.ec2 ? [
+      { key = "asg-cpu", ns = "AWS/EC2", metric = "CPUUtilization", stat = "Average", op = "GreaterThanThreshold", threshold = 85, eval = 5, breach = 5, dims = local.asg_dims, missing = "notBreaching", what = "web hosts' CPU high although auto scaling targets ${var.scale_cpu_target}%" },
+      ] : [
       { key = "ecs-cpu", ns = "AWS/ECS", metric = "CPUUtilization", stat = "Average", op = "GreaterThanThreshold", threshold = 85, eval = 5, breach = 5, dims = local.ecs_dims, missing = "notBreaching", what = "service CPU high although auto scaling targets ${var.scale_cpu_target}%" },
       { key = "ecs-memory", ns = "AWS/ECS", metric = "MemoryUtilization", stat = "Average", op = "GreaterThanThreshold", threshold = 85, eval = 5, breach = 5, dims = local.ecs_dims, missing = "notBreaching", what = "service memory high" },
     ],

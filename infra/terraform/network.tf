@@ -1,5 +1,7 @@
 # Two AZs; each has a public subnet (ALB, NAT), a private app subnet (ECS tasks, egress through NAT)
 # and a private data subnet (RDS, ElastiCache) whose route table has only the VPC-local route.
+# private_ingress = true: no public subnet, internet gateway or NAT at all; the internal ALB, the NLB and
+# the VPC endpoints sit in the app subnets, whose route tables keep only the S3 gateway endpoint's routes.
 data "aws_availability_zones" "available" {
   #checkov:skip=CKV_AWS_394:the stack takes exactly the first two zones (slice below), so a new AZ adds nothing
   state = "available"
@@ -10,7 +12,8 @@ locals {
   public_cidrs = [for i in range(2) : cidrsubnet(var.vpc_cidr, 8, i)]      # 10.40.0.0/24, 10.40.1.0/24
   app_cidrs    = [for i in range(2) : cidrsubnet(var.vpc_cidr, 6, i + 1)]  # 10.40.4.0/22, 10.40.8.0/22
   data_cidrs   = [for i in range(2) : cidrsubnet(var.vpc_cidr, 8, i + 20)] # 10.40.20.0/24, 10.40.21.0/24
-  nat_count    = var.single_nat_gateway ? 1 : 2
+  nat_count    = var.private_ingress ? 0 : (var.single_nat_gateway ? 1 : 2)
+  public_count = var.private_ingress ? 0 : 2
 }
 
 resource "aws_vpc" "main" {
@@ -27,12 +30,13 @@ resource "aws_default_security_group" "default" {
 }
 
 resource "aws_internet_gateway" "main" {
+  count  = var.private_ingress ? 0 : 1
   vpc_id = aws_vpc.main.id
   tags   = { Name = local.name }
 }
 
 resource "aws_subnet" "public" {
-  count                   = 2
+  count                   = local.public_count
   vpc_id                  = aws_vpc.main.id
   availability_zone       = local.azs[count.index]
   cidr_block              = local.public_cidrs[count.index]
@@ -71,20 +75,22 @@ resource "aws_nat_gateway" "main" {
 }
 
 resource "aws_route_table" "public" {
+  count  = var.private_ingress ? 0 : 1
   vpc_id = aws_vpc.main.id
   tags   = { Name = "${local.name}-public" }
 }
 
 resource "aws_route" "public_internet" {
-  route_table_id         = aws_route_table.public.id
+  count                  = var.private_ingress ? 0 : 1
+  route_table_id         = aws_route_table.public[0].id
   destination_cidr_block = "0.0.0.0/0"
-  gateway_id             = aws_internet_gateway.main.id
+  gateway_id             = aws_internet_gateway.main[0].id
 }
 
 resource "aws_route_table_association" "public" {
-  count          = 2
+  count          = local.public_count
   subnet_id      = aws_subnet.public[count.index].id
-  route_table_id = aws_route_table.public.id
+  route_table_id = aws_route_table.public[0].id
 }
 
 resource "aws_route_table" "app" {
@@ -94,7 +100,7 @@ resource "aws_route_table" "app" {
 }
 
 resource "aws_route" "app_nat" {
-  count                  = 2
+  count                  = local.nat_count == 0 ? 0 : 2
   route_table_id         = aws_route_table.app[count.index].id
   destination_cidr_block = "0.0.0.0/0"
   nat_gateway_id         = aws_nat_gateway.main[min(count.index, local.nat_count - 1)].id

@@ -148,12 +148,12 @@ output "OPS_TARGET_GROUP" {
 }
 
 output "OPS_ASG" {
-  description = "Empty: Fargate has no Auto Scaling group (see OPS_ECS_CLUSTER / OPS_ECS_SERVICE)."
+  description = "compute = ec2: the web hosts' Auto Scaling group; empty on Fargate (see OPS_ECS_CLUSTER / OPS_ECS_SERVICE)."
   value       = local.app_environment.OPS_ASG
 }
 
 output "OPS_EC2_INSTANCES" {
-  description = "Empty: Fargate has no EC2 instances."
+  description = "Empty: on Fargate there are no instances; on EC2 they change with every refresh, so the ops page charts OPS_ASG."
   value       = local.app_environment.OPS_EC2_INSTANCES
 }
 
@@ -189,9 +189,34 @@ output "REPLICA_MAX_LAG" {
   value = local.app_environment.REPLICA_MAX_LAG
 }
 
+output "CLIENT_IP_HEADER" {
+  description = "private_ingress: the header API Gateway sets to the caller's address (X-Client-IP); empty otherwise."
+  value       = local.app_environment.CLIENT_IP_HEADER
+}
+
 output "alb_dns_name" {
-  description = "Point the domain's DNS (alias/CNAME) here."
+  description = "Point the domain's DNS (alias/CNAME) here; with private_ingress the ALB is internal: use api_gateway_dns instead."
   value       = aws_lb.main.dns_name
+}
+
+output "api_gateway_dns" {
+  description = "private_ingress: point the domain here (alias with zone api_gateway_zone_id, or CNAME); null otherwise."
+  value       = local.private ? aws_api_gateway_domain_name.main[0].regional_domain_name : null
+}
+
+output "api_gateway_zone_id" {
+  description = "private_ingress: hosted zone of api_gateway_dns, for a Route 53 alias record."
+  value       = local.private ? aws_api_gateway_domain_name.main[0].regional_zone_id : null
+}
+
+output "web_asg" {
+  description = "compute = ec2: the web hosts' Auto Scaling group (Run Command targets tag aws:autoscaling:groupName)."
+  value       = local.ec2 ? aws_autoscaling_group.web[0].name : null
+}
+
+output "vpc_endpoints" {
+  description = "private_ingress: the interface endpoints' services (plus the S3 gateway endpoint)."
+  value       = sort(local.endpoint_services)
 }
 
 output "ecr_repository_url" {

@@ -1,5 +1,7 @@
 # Security groups, each admitting only the layer in front of it, by group reference (never by address):
 #   internet -> alb :80/:443 -> app :8000 -> db :5432 (directly or via the proxy), redis :6379
+#   private_ingress: API Gateway (VPC Link) -> nlb -> alb :443; app -> endpoints :443 and the S3 prefix list
+#   (the nlb and endpoints groups are in private.tf and endpoints.tf)
 # Groups declared without inline rules start with no egress at all (Terraform drops AWS's allow-all).
 resource "aws_security_group" "alb" {
   name        = "${local.name}-alb"
@@ -40,6 +42,7 @@ resource "aws_security_group" "proxy" {
 
 # --- internet -> ALB -----------------------------------------------------------------------------
 resource "aws_vpc_security_group_ingress_rule" "alb_https" {
+  count             = var.private_ingress ? 0 : 1
   security_group_id = aws_security_group.alb.id
   description       = "HTTPS from the internet"
   cidr_ipv4         = "0.0.0.0/0"
@@ -50,6 +53,7 @@ resource "aws_vpc_security_group_ingress_rule" "alb_https" {
 
 resource "aws_vpc_security_group_ingress_rule" "alb_http" {
   #checkov:skip=CKV_AWS_260:port 80 only answers with a 301 to HTTPS (listener in alb.tf)
+  count             = var.private_ingress ? 0 : 1
   security_group_id = aws_security_group.alb.id
   description       = "HTTP from the internet (redirected to HTTPS)"
   cidr_ipv4         = "0.0.0.0/0"
@@ -108,6 +112,7 @@ resource "aws_vpc_security_group_egress_rule" "app_to_redis" {
 # The one rule not by reference: tasks pull from ECR and call CloudWatch, Secrets Manager, RDS and S3
 # APIs over HTTPS through the NAT gateway. AWS service endpoints have no security group to point at.
 resource "aws_vpc_security_group_egress_rule" "app_to_aws_apis" {
+  count             = var.private_ingress ? 0 : 1 # private_ingress: the endpoints only (endpoints.tf)
   security_group_id = aws_security_group.app.id
   description       = "HTTPS to AWS APIs (ECR, CloudWatch, Secrets Manager, RDS, S3) via NAT"
   cidr_ipv4         = "0.0.0.0/0"

@@ -40,6 +40,30 @@ variable "single_nat_gateway" {
   default     = false
 }
 
+variable "private_ingress" {
+  description = "Fully private VPC: no internet gateway or NAT, an internal ALB reached through API Gateway (REST) -> VPC Link -> NLB, AWS APIs through VPC endpoints (private.tf, endpoints.tf)."
+  type        = bool
+  default     = false
+}
+
+variable "api_throttle_rate" {
+  description = "private_ingress: API Gateway stage throttling, steady requests per second over all clients."
+  type        = number
+  default     = 100
+}
+
+variable "api_throttle_burst" {
+  description = "private_ingress: API Gateway stage throttling, burst bucket size."
+  type        = number
+  default     = 200
+}
+
+variable "ses_endpoint_service" {
+  description = "private_ingress: VPC endpoint service the app sends mail through. The app uses the SES v2 API (django-anymail, boto3: email.<region>.amazonaws.com), i.e. \"email\"; \"email-smtp\" only for an SMTP backend."
+  type        = string
+  default     = "email"
+}
+
 # --- edge ----------------------------------------------------------------------------------------
 variable "certificate_arn" {
   description = "ACM certificate ARN for the HTTPS listener (must cover domain_name)."
@@ -133,8 +157,30 @@ variable "purge_schedule" {
   default     = "cron(30 3 * * ? *)"
 }
 
+variable "compute" {
+  description = "Where the web tier runs: \"ecs\" (Fargate service, default) or \"ec2\" (Auto Scaling group of EC2 hosts running the same image, ec2.tf). Worker, purge and migration stay Fargate tasks in both."
+  type        = string
+  default     = "ecs"
+  validation {
+    condition     = contains(["ecs", "ec2"], var.compute)
+    error_message = "compute must be \"ecs\" or \"ec2\"."
+  }
+}
+
+variable "ec2_instance_type" {
+  description = "compute = ec2: instance type of the web hosts (must match cpu_architecture: t3.* for X86_64, t4g.* for ARM64)."
+  type        = string
+  default     = "t3.small"
+}
+
+variable "ec2_root_volume_size" {
+  description = "compute = ec2: encrypted gp3 root volume of each host (GiB): the OS, Docker and the two images."
+  type        = number
+  default     = 30
+}
+
 variable "app_min_count" {
-  description = "Minimum (and initial) number of tasks; 2 keeps one per AZ."
+  description = "Minimum (and initial) number of web tasks, or of EC2 hosts with compute = ec2; 2 keeps one per AZ."
   type        = number
   default     = 2
 }

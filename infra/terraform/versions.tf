@@ -26,7 +26,9 @@ provider "aws" {
   dynamic "endpoints" {
     for_each = local.local_endpoint ? [var.aws_endpoint] : []
     content {
+      apigateway     = endpoints.value
       appautoscaling = endpoints.value
+      autoscaling    = endpoints.value
       cloudwatch     = endpoints.value
       ec2            = endpoints.value
       ecr            = endpoints.value
@@ -44,6 +46,7 @@ provider "aws" {
       ses            = endpoints.value
       sesv2          = endpoints.value
       sns            = endpoints.value
+      ssm            = endpoints.value
       sts            = endpoints.value
       wafv2          = endpoints.value
     }

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -62,6 +61,9 @@ LOG_PARAMETERS = {
     "log_connections": "1",
 }
 
+# The production shape the plans use (tests/infra/test_variants.py plans the other variants in it).
+PRODUCTION = {"replica_count": 2, "enable_rds_proxy": True, "app_cpu": 1024, "app_memory": 2048}
+
 # Every security-group rule of the stack: (group, direction, port, peer). Nothing else may exist.
 EXPECTED_RULES = {
     ("alb", "ingress", 443, "0.0.0.0/0"),
@@ -81,16 +83,6 @@ EXPECTED_RULES = {
 
 
 # --- fixtures -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def toolchain() -> Path:
-    if shutil.which("terraform") is None:
-        tp.unavailable("terraform is not on PATH")
-    plugin_dir = tp.plugin_dir()
-    if plugin_dir is None:
-        tp.unavailable(f"no AWS provider mirror (set TF_PLUGIN_DIR or install one under {', '.join(tp.PLUGIN_DIRS)})")
-    return plugin_dir
-
-
 @pytest.fixture
 def terraform(toolchain: Path, tmp_path: Path) -> Terraform:
     tf = Terraform(tmp_path, toolchain)
@@ -112,11 +104,27 @@ def test_terraform_validates_offline(terraform):
     assert result["valid"] and not errors, errors
 
 
-def test_checkov_passes_with_every_skip_justified():
+# What checkov checks depends on the variables it is given (CKV_AWS_237 only with private_ingress): scan each.
+@pytest.mark.parametrize("compute", ["ecs", "ec2"])
+@pytest.mark.parametrize("private_ingress", [False, True], ids=["public", "private"])
+def test_checkov_passes_with_every_skip_justified(compute, private_ingress, tmp_path):
     if not CHECKOV.exists():
         tp.unavailable("checkov is not installed: run `make infra-tools`")
+    var_file = tmp_path / "variant.tfvars.json"
+    var_file.write_text(json.dumps({"compute": compute, "private_ingress": private_ingress}))
     proc = subprocess.run(
-        [str(CHECKOV), "-d", str(TF_DIR), "--framework", "terraform", "--skip-download", "-o", "json"],
+        [
+            str(CHECKOV),
+            "-d",
+            str(TF_DIR),
+            "--framework",
+            "terraform",
+            "--skip-download",
+            "-o",
+            "json",
+            "--var-file",
+            str(var_file),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -135,17 +143,7 @@ def test_checkov_passes_with_every_skip_justified():
 # --- against moto ---------------------------------------------------------------------------------
 def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     """Plan the production shape (replicas, proxy, Redis, auto scaling) and check how it is wired."""
-    terraform.write_vars(
-        {
-            **tp.base_vars(moto_server.url),
-            "replica_count": 2,
-            "enable_rds_proxy": True,
-            "app_cpu": 1024,
-            "app_memory": 2048,
-        }
-    )
-    terraform.run("plan", "-input=false", "-no-color", "-out=tfplan")
-    plan = json.loads(terraform.run("show", "-json", "tfplan").stdout)
+    plan = tp.plan(terraform, {**tp.base_vars(moto_server.url), **PRODUCTION})
     res = tp.resources(plan)
 
     for address in (
@@ -220,7 +218,7 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     )
     redirect = res["aws_lb_listener.http"]["default_action"][0]["redirect"][0]
     assert (redirect["protocol"], redirect["status_code"]) == ("HTTPS", "HTTP_301")
-    web_lb = res["aws_ecs_service.app"]["load_balancer"][0]
+    web_lb = res["aws_ecs_service.app[0]"]["load_balancer"][0]
     assert (web_lb["container_name"], web_lb["container_port"]) == ("proxy", 8000)
     assert not res["aws_ecs_service.worker"]["load_balancer"]
 
@@ -268,19 +266,7 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
 
     groups = {a.split(".")[1].split("[")[0]: a for a in res if a.startswith("aws_security_group.")}
     assert set(groups) == {"alb", "app", "db", "redis", "proxy"}
-    rules = set()
-    for rule in config:
-        if not rule["type"].startswith("aws_vpc_security_group_"):
-            continue
-        expr = rule["expressions"]
-        group = tp.resource_ref(expr["security_group_id"]).split(".")[1]
-        peer = (
-            "sg:" + tp.resource_ref(expr["referenced_security_group_id"]).split(".")[1]
-            if "referenced_security_group_id" in expr
-            else expr["cidr_ipv4"]["constant_value"]
-        )
-        direction = "ingress" if "ingress" in rule["type"] else "egress"
-        rules.add((group.split("[")[0], direction, expr["from_port"]["constant_value"], peer.split("[")[0]))
+    rules = tp.security_rules(plan)
     assert rules == EXPECTED_RULES
     inline = [r["address"] for r in config if r["type"] in {"aws_security_group", "aws_default_security_group"}]
     assert not [

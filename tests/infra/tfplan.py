@@ -208,3 +208,35 @@ def output(plan: dict, name: str) -> dict:
     change = plan["output_changes"][name]
     unknown = change.get("after_unknown")
     return {**dict.fromkeys(unknown if isinstance(unknown, dict) else {}), **(change.get("after") or {})}
+
+
+def plan(tf: Terraform, values: dict) -> dict:
+    """`terraform plan` with these variables; its `terraform show -json`."""
+    tf.write_vars(values)
+    tf.run("plan", "-input=false", "-no-color", "-out=tfplan")
+    return json.loads(tf.run("show", "-json", "tfplan").stdout)
+
+
+def planned_config(plan: dict) -> list[dict]:
+    """The configuration's resource blocks that have at least one instance in the plan (count/for_each > 0)."""
+    instances = {re.sub(r"\[[^\]]*\]$", "", address) for address in resources(plan)}
+    return [r for r in plan["configuration"]["root_module"]["resources"] if r["address"] in instances]
+
+
+def security_rules(plan: dict) -> set[tuple[str, str, int, str]]:
+    """Every planned security-group rule: (group, direction, port, peer "sg:<group>", "pl:<endpoint>" or a CIDR)."""
+    rules = set()
+    for rule in planned_config(plan):
+        if not rule["type"].startswith("aws_vpc_security_group_"):
+            continue
+        expr = rule["expressions"]
+        if "referenced_security_group_id" in expr:
+            peer = "sg:" + resource_ref(expr["referenced_security_group_id"]).split(".")[1]
+        elif "prefix_list_id" in expr:
+            peer = "pl:" + resource_ref(expr["prefix_list_id"]).split(".")[1]
+        else:
+            peer = expr["cidr_ipv4"]["constant_value"]
+        group = resource_ref(expr["security_group_id"]).split(".")[1]
+        direction = "ingress" if "ingress" in rule["type"] else "egress"
+        rules.add((group, direction, expr["from_port"]["constant_value"], peer))
+    return rules

@@ -30,6 +30,7 @@ def _django_check(env: dict, tmp_path) -> subprocess.CompletedProcess:
         ("DEBUG", "maybe"),
         ("TRUSTED_PROXY_COUNT", "one"),
         ("TRUSTED_PROXY_COUNT", "-1"),
+        ("CLIENT_IP_HEADER", "X Client IP"),
         ("DATABASE_URL", "mysql://u:p@db/x"),
         ("DATABASE_URL", "postgres://"),
         ("REDIS_URL", "http://cache:6379"),

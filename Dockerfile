@@ -5,6 +5,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /build
 COPY requirements.txt .
 RUN python -m venv /venv && /venv/bin/pip install -r requirements.txt
+# Compiled translation catalogues (.mo; only the .po files are in git), with GNU gettext's msgfmt.
+RUN apt-get update && apt-get install -y --no-install-recommends gettext && rm -rf /var/lib/apt/lists/*
+COPY locale ./locale
+RUN for po in locale/*/LC_MESSAGES/django.po; do msgfmt --check -o "${po%.po}.mo" "$po"; done
 
 # Runtime stage (the default target): the venv and the code, run as an unprivileged user.
 # In the ECS task it sits behind the proxy below: PORT=8001 HOST=127.0.0.1 (the task definition sets them).
@@ -19,6 +23,7 @@ COPY --chown=app:app users ./users
 COPY --chown=app:app ops ./ops
 COPY --chown=app:app staff ./staff
 COPY --chown=app:app templates ./templates
+COPY --from=build --chown=app:app /build/locale ./locale
 COPY --chown=app:app static ./static
 # The RDS CA bundle for DATABASE_SSLMODE=verify-full (DATABASE_SSLROOTCERT's default path).
 ADD --chmod=644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem /app/certs/rds-global-bundle.pem

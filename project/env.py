@@ -62,6 +62,17 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_languages(name: str, default: list[str]) -> list[tuple[str, str]]:
+    """Parse language codes ("en,de") into LANGUAGES pairs, each named in its own language (Django's LANG_INFO)."""
+    from django.conf.locale import LANG_INFO  # a plain dict: safe before settings are configured
+
+    codes = env_list(name, default)
+    unknown = [code for code in codes if code.lower() not in LANG_INFO]
+    if not codes or unknown:
+        raise ImproperlyConfigured(f"{name}: unknown language code(s) {unknown or codes!r}, e.g. en,de,fr,es")
+    return [(code.lower(), LANG_INFO[code.lower()]["name_local"]) for code in codes]
+
+
 def env_rate(name: str, default: str) -> tuple[int, int]:
     """Parse "N/SECONDS" (e.g. "20/600": 20 per 10 minutes) into (N, SECONDS)."""
     raw = os.environ.get(name, default).strip()

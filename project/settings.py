@@ -18,6 +18,7 @@ from project.env import (
     env_bool,
     env_float,
     env_int,
+    env_languages,
     env_list,
     env_rate,
     env_secret,
@@ -81,6 +82,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "project.requestlog.RequestLogMiddleware",  # a request id and one JSON line per request, around everything
     "ops.middleware.HealthCheckMiddleware",  # the ALB's probes skip ALLOWED_HOSTS and the HTTPS redirect
+    "project.i18n.LocaleMiddleware",  # the visitor's language (cookie, Accept-Language); English for staff pages
     "project.middleware.DatabaseUnavailableMiddleware",
     "project.db.middleware.RoutingMiddleware",  # below the 503 handler: its GET retry is tried first
     "django.middleware.security.SecurityMiddleware",
@@ -255,6 +257,12 @@ OTP_TOTP_ISSUER = env_str("SITE_NAME", "Signups")  # the name authenticator apps
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# The public side speaks these (locale/<code>/; see "Languages" in the README); staff pages stay English.
+LANGUAGES = env_languages("LANGUAGES", ["en", "de", "fr", "es"])
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 86400
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 USE_TZ = True
 
 # --- HTTPS and hardening (the ALB terminates TLS and forwards X-Forwarded-Proto) -----------------------
@@ -266,11 +274,12 @@ SECURE_SSL_REDIRECT = HTTPS  # /health and /ready answer first (ops.middleware),
 SECURE_HSTS_SECONDS = 31_536_000 if HTTPS else 0  # one year
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS and env_bool("HSTS_PRELOAD", True)
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = HTTPS
 # __Host- cookies are only accepted over HTTPS, for this exact host, path /: no subdomain can set them.
 SESSION_COOKIE_NAME = "__Host-sessionid" if HTTPS else "sessionid"
 CSRF_COOKIE_NAME = "__Host-csrftoken" if HTTPS else "csrftoken"
 ROUTER_COOKIE_NAME = "__Host-db_position" if HTTPS else "db_position"
+LANGUAGE_COOKIE_NAME = "__Host-language" if HTTPS else "language"
 SESSION_COOKIE_HTTPONLY = CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = 8 * 3600  # a staff working day: staff.middleware signs out after it, whatever the activity
 # ... and after this long without a request (staff.middleware.IdleTimeoutMiddleware).

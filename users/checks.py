@@ -1,5 +1,7 @@
 """System checks for the person's-data settings (emails and their links)."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.checks import Warning, register
 
@@ -35,3 +37,18 @@ def check_ses_events(app_configs, **kwargs):
         return [Warning("EMAIL_PROVIDER=ses but SES_EVENTS_TOPIC_ARN is unset: /webhooks/ses/ refuses every event.",
                         hint=hint, id="users.W003")]  # fmt: skip
     return []
+
+
+@register()
+def check_languages(app_configs, **kwargs):
+    """A language offered without its compiled catalogue would show English under that language's name."""
+
+    def compiled(code: str) -> bool:
+        return any((Path(path) / code / "LC_MESSAGES" / "django.mo").exists() for path in settings.LOCALE_PATHS)
+
+    missing = [code for code, _name in settings.LANGUAGES if code != settings.LANGUAGE_CODE and not compiled(code)]
+    if not missing:
+        return []
+    return [Warning(f"LANGUAGES offers {', '.join(missing)} but locale/ has no compiled catalogue for it.",
+                    hint="Run `make test` or `make run` (msgfmt), or add locale/<code>/ and translate it (README, "
+                         "Languages).", id="users.W004")]  # fmt: skip

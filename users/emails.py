@@ -6,7 +6,9 @@
 3. A confirmation is not sent for an address already confirmed, nor once consent was withdrawn.
 4. Every email carries the signed "manage my data" link, the privacy page, and List-Unsubscribe with
    List-Unsubscribe-Post (RFC 8058 one-click): a POST there withdraws consent.
-5. EMAIL_PROVIDER=ses sends through django-anymail's Amazon SES (v2 API, boto3, AWS_ENDPOINT_URL honoured,
+5. Every email is in the person's language (Signup.language, the form's language at signup), whoever or
+   whatever queued it: subject, text and HTML are rendered under translation.override(signup.language).
+6. EMAIL_PROVIDER=ses sends through django-anymail's Amazon SES (v2 API, boto3, AWS_ENDPOINT_URL honoured,
    bounded timeouts in settings.ANYMAIL); console prints the email (local mode, `make run`).
 """
 
@@ -20,8 +22,10 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import router
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
-from users import tokens
+from users import privacy, tokens
 from users.models import Signup
 
 logger = logging.getLogger("users.emails")
@@ -30,9 +34,9 @@ CONFIRM = "confirm"  # after a signup: confirm your address
 ALREADY = "already"  # a signup with a known address: you are already signed up, manage your data here
 LINK = "link"  # "send me my link": your manage-my-data link
 SUBJECTS = {
-    CONFIRM: "Please confirm your address",
-    ALREADY: "You are already signed up",
-    LINK: "Your link to manage your data",
+    CONFIRM: _("Please confirm your address"),
+    ALREADY: _("You are already signed up"),
+    LINK: _("Your link to manage your data"),
 }
 KINDS = tuple(SUBJECTS)
 
@@ -67,11 +71,16 @@ def links(signup: Signup) -> dict[str, str]:
 
 
 def build(signup: Signup, kind: str) -> EmailMultiAlternatives:
-    """Return the email `kind` for this person, text and HTML, with its list headers."""
+    """Return the email `kind` for this person, in their language, text and HTML, with its list headers."""
+    with translation.override(signup.language or settings.LANGUAGE_CODE):
+        return _build(signup, kind)
+
+
+def _build(signup: Signup, kind: str) -> EmailMultiAlternatives:
     ctx = {
         "signup": signup,
         "site_name": settings.SITE_NAME,
-        "site_tagline": settings.SITE_TAGLINE,
+        "site_tagline": privacy.tagline(),
         "data_controller": settings.DATA_CONTROLLER,
         "privacy_contact": settings.PRIVACY_CONTACT,
         "confirm_days": settings.CONFIRM_TTL // 86400,
@@ -81,7 +90,7 @@ def build(signup: Signup, kind: str) -> EmailMultiAlternatives:
     text = render_to_string(f"users/email/{kind}.txt", ctx)
     html = render_to_string(f"users/email/{kind}.html", ctx)
     message = EmailMultiAlternatives(
-        subject=f"{settings.SITE_NAME}: {SUBJECTS[kind]}",
+        subject=f"{settings.SITE_NAME}: {SUBJECTS[kind]}",  # rendered now, in the person's language
         body=text,
         from_email=settings.EMAIL_FROM,
         to=[signup.email],

@@ -6,18 +6,18 @@ import unicodedata
 import phonenumbers
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
-# Bump CONSENT_VERSION whenever CONSENT_TEXT changes: each record says which wording the person saw.
-CONSENT_VERSION = "2026-11-v1"
-CONSENT_TEXT = "Yes, you may contact me by email about this service. I can withdraw this at any time."
+from users import consent
+from users.consent import CONSENT_TEXT
 
 HONEYPOT_FIELD = "website"
 _ALLOWED_FORMAT_CHARS = {"\u200c", "\u200d"}  # ZWNJ/ZWJ are part of correct spelling in several scripts
 
 
-def clean_text(value: str, label: str) -> str:
+def clean_text(value: str, label) -> str:
     """Normalise free text (NFC, single spaces) and refuse characters that have no place in a name."""
     value = unicodedata.normalize("NFC", value)
     for ch in value:
@@ -27,13 +27,21 @@ def clean_text(value: str, label: str) -> str:
             or category in {"Cc", "Cs", "Co", "Cn"}
             or (category == "Cf" and ch not in _ALLOWED_FORMAT_CHARS)
         ):
-            raise ValidationError(f"{label} contains a character we cannot store (U+{ord(ch):04X}).")
+            raise ValidationError(
+                _("%(what)s contains a character we cannot store (U+%(code)s)."),
+                params={"what": label, "code": f"{ord(ch):04X}"},
+            )
     return " ".join(value.split())
 
 
-@functools.cache
 def country_choices() -> list[tuple[str, str]]:
-    """Return the country options once per process (django-countries rebuilds its sorted list per use)."""
+    """Return the country options in the active language, sorted in it (django-countries translates them)."""
+    return _country_choices(translation.get_language() or "en")
+
+
+@functools.cache
+def _country_choices(language: str) -> list[tuple[str, str]]:
+    """Build the options once per process and language (django-countries rebuilds its sorted list per use)."""
     return [("", "—"), *((code, str(name)) for code, name in countries)]
 
 
@@ -49,26 +57,26 @@ def _country_codes() -> frozenset[str]:
 
 class SignupForm(forms.Form):
     full_name = forms.CharField(
-        label="Full name", max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}),
-        error_messages={"required": "Please tell us your name.",
-                        "max_length": "Please keep your name under %(limit_value)d characters."},
+        label=_("Full name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}),
+        error_messages={"required": _("Please tell us your name."),
+                        "max_length": _("Please keep your name under %(limit_value)d characters.")},
     )  # fmt: skip
     email = forms.EmailField(
-        label="Email address", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}),
-        error_messages={"required": "Please give an email address.",
-                        "invalid": "Enter a valid email address, like name@example.com."},
+        label=_("Email address"), max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        error_messages={"required": _("Please give an email address."),
+                        "invalid": _("Enter a valid email address, like name@example.com.")},
     )  # fmt: skip
     phone = forms.CharField(
-        label="Phone (optional)", max_length=32, required=False,
+        label=_("Phone (optional)"), max_length=32, required=False,
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel", "type": "tel"}),
     )  # fmt: skip
     country = CountryField(
-        label="Country (optional)", choices=country_choices, required=False,
+        label=_("Country (optional)"), choices=country_choices, required=False,
         widget=forms.Select(attrs={"autocomplete": "country"}),
     )  # fmt: skip
     consent = forms.BooleanField(label=CONSENT_TEXT, required=False)
     # Hidden from people by CSS and from assistive technology; bots that fill every input fill it.
-    website = forms.CharField(required=False, max_length=200, label="Leave this field empty")
+    website = forms.CharField(required=False, max_length=200, label=_("Leave this field empty"))
 
     FIELDS = ("full_name", "email", "phone", "country", "consent")
 
@@ -83,15 +91,15 @@ class SignupForm(forms.Form):
         return bool(self.cleaned_data.get(HONEYPOT_FIELD))
 
     def clean_full_name(self) -> str:
-        name = clean_text(self.cleaned_data["full_name"], "Your name")
+        name = clean_text(self.cleaned_data["full_name"], _("Your name"))
         self.fields["full_name"].run_validators(name)  # again after NFC, which can lengthen text (U+0958)
         if not any(ch.isalpha() for ch in name):
-            raise ValidationError("Please enter your name using letters.")
+            raise ValidationError(_("Please enter your name using letters."))
         return name
 
     def clean_email(self) -> str:
-        email = clean_text(self.cleaned_data["email"], "The email address")
-        local, _, domain = email.rpartition("@")
+        email = clean_text(self.cleaned_data["email"], _("The email address"))
+        local, _at, domain = email.rpartition("@")
         email = f"{local}@{domain.lower()}"
         self.fields["email"].run_validators(email)  # length and syntax of what is stored, after NFC
         return email
@@ -109,15 +117,18 @@ class SignupForm(forms.Form):
         except phonenumbers.NumberParseException:
             number = None
         if number is None or not phonenumbers.is_valid_number(number):
-            hint = "" if region else " Include the country code (e.g. +44 20 7946 0958) or pick your country."
-            self.add_error("phone", f"Enter a valid phone number.{hint}")
+            if region:
+                self.add_error("phone", _("Enter a valid phone number."))
+            else:
+                self.add_error("phone", _("Enter a valid phone number. Include the country code "
+                                          "(e.g. +44 20 7946 0958) or pick your country."))  # fmt: skip
             return raw
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
     def to_signup_fields(self, *, ip: str | None, user_agent: str) -> dict:
-        """Return the model fields for a new record, adding consent provenance and request metadata."""
+        """Return the model fields for a new record: consent provenance, the form's language, request metadata."""
         data = {name: self.cleaned_data[name] for name in self.FIELDS}
         if data["consent"]:
-            data.update(consent_at=timezone.now(), consent_version=CONSENT_VERSION)
+            data.update(consent_at=timezone.now(), consent_version=consent.current_version())
         ua = "".join(ch for ch in user_agent if ch.isprintable())[:512]
-        return {**data, "ip_address": ip, "user_agent": ua}
+        return {**data, "language": translation.get_language() or "en", "ip_address": ip, "user_agent": ua}

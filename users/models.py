@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
 
 logger = logging.getLogger("users")
@@ -17,8 +18,9 @@ COLLECTED_FIELDS = [
     "full_name", "email", "phone", "country", "consent", "consent_at", "consent_version",
     "created_at", "ip_address", "user_agent",
 ]  # fmt: skip
-# Where the person's consent and address stand (double opt-in, withdrawal, bounces): shown and exported.
-STATUS_FIELDS = ["confirmed_at", "confirmed_ip", "withdrawn_at", "email_blocked_at", "email_blocked_reason"]
+# Where the person's consent and address stand (double opt-in, withdrawal, bounces) and the language we write
+# to them in: shown and exported.
+STATUS_FIELDS = ["confirmed_at", "confirmed_ip", "withdrawn_at", "email_blocked_at", "email_blocked_reason", "language"]
 ERASED_EMAIL_DOMAIN = "invalid"  # RFC 2606: can never be delivered to anyone
 
 
@@ -159,7 +161,8 @@ class Signup(models.Model):
     consent = models.BooleanField("consent to be contacted", default=False)
     # When consent was given and which wording the person saw: needed to prove consent later.
     consent_at = models.DateTimeField(null=True, blank=True)
-    consent_version = models.CharField(max_length=20, blank=True)
+    # "<CONSENT_VERSION>:<language>:<digest of the words>" (users.consent): the exact text, in its language.
+    consent_version = models.CharField(max_length=40, blank=True)
     created_at = models.DateTimeField(default=timezone.now)  # indexed with id, see Meta
     # The client as seen through the load balancer (X-Forwarded-For, TRUSTED_PROXY_COUNT hops).
     ip_address = models.GenericIPAddressField(null=True, blank=True)
@@ -172,6 +175,8 @@ class Signup(models.Model):
     # Set on a bounce or complaint (SES events): no email is ever sent to this address again.
     email_blocked_at = models.DateTimeField(null=True, blank=True)
     email_blocked_reason = models.CharField(max_length=200, blank=True, default="", db_default="")
+    # The language the person used the form in: every email to them is in it, whoever triggers it.
+    language = models.CharField(max_length=10, default="en", db_default="en")
     # Last "you are already signed up" email queued: at most one per address per hour.
     notice_sent_at = models.DateTimeField(null=True, blank=True)
 
@@ -281,19 +286,19 @@ class ConsentEvent(models.Model):
     WITHDRAWN = "withdrawn"
     ERASED = "erased"
     PURGED = "purged"
-    KINDS = [
-        (GIVEN, "consent given (signup form)"),
-        (CONFIRMED, "address confirmed (double opt-in)"),
-        (WITHDRAWN, "consent withdrawn"),
-        (ERASED, "erased on request"),
-        (PURGED, "erased by retention"),
+    KINDS = [  # lazy: the person's manage page shows them in their language (staff pages stay English)
+        (GIVEN, _("consent given (signup form)")),
+        (CONFIRMED, _("address confirmed (double opt-in)")),
+        (WITHDRAWN, _("consent withdrawn")),
+        (ERASED, _("erased on request")),
+        (PURGED, _("erased by retention")),
     ]
 
     signup = models.ForeignKey(Signup, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=10, choices=KINDS)
     at = models.DateTimeField(default=timezone.now)
-    # Which consent wording (users.forms.CONSENT_VERSION) the person had seen when this happened.
-    wording_version = models.CharField(max_length=20, blank=True)
+    # Which consent wording, in which language (users.consent), the person had seen when this happened.
+    wording_version = models.CharField(max_length=40, blank=True)
     # The client as seen through the load balancer; None when no person acted (purge) and after erasure.
     ip = models.GenericIPAddressField(null=True, blank=True)
 

@@ -5,12 +5,21 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import gettext, gettext_noop
 from django.views.decorators.http import require_safe
+
+# settings.SITE_TAGLINE's default, in the catalogues; a tagline of one's own shows as set (or add it to them).
+DEFAULT_TAGLINE = gettext_noop("News about our service, a few times a year.")
+
+
+def tagline() -> str:
+    """Return SITE_TAGLINE in the active language when the catalogues have it."""
+    return gettext(settings.SITE_TAGLINE) if settings.SITE_TAGLINE else ""
 
 
 def site(request: HttpRequest) -> dict:
     """Template context processor: what the list is and who keeps it (base.html, home, signup)."""
-    return {"site_name": settings.SITE_NAME, "site_tagline": settings.SITE_TAGLINE}
+    return {"site_name": settings.SITE_NAME, "site_tagline": tagline()}
 
 
 @require_safe

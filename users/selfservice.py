@@ -26,6 +26,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -33,9 +34,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from project import ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
-from users import export, tokens
+from users import consent, export, tokens
 from users.erasure import erase_signup
-from users.forms import CONSENT_VERSION, clean_text
+from users.forms import SignupForm, clean_text
 from users.models import ConsentEvent, Signup
 from users.stats import invalidate_signup_count
 from users.tasks import enqueue_email
@@ -48,11 +49,12 @@ BAD_LINK_STATUS = {"invalid": 400, "expired": 410, "used": 409}
 
 
 class LinkForm(forms.Form):
-    email = forms.EmailField(label="Your email address", max_length=254,
-                             widget=forms.EmailInput(attrs={"autocomplete": "email"}))  # fmt: skip
+    email = forms.EmailField(label=_("Your email address"), max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+                             error_messages=SignupForm.base_fields["email"].error_messages)  # fmt: skip
 
     def clean_email(self) -> str:
-        local, _, domain = clean_text(self.cleaned_data["email"], "The email address").rpartition("@")
+        local, _at, domain = clean_text(self.cleaned_data["email"], _("The email address")).rpartition("@")
         return f"{local}@{domain.lower()}"
 
 
@@ -126,8 +128,9 @@ def confirm(request, token: str):
         ip = client_ip(request)
         signup.confirmed_at, signup.confirmed_ip = timezone.now(), ip
         signup.save(update_fields=["confirmed_at", "confirmed_ip"])
+        wording = signup.consent_version or consent.version(signup.language)
         ConsentEvent.objects.using(using).create(signup=signup, kind=ConsentEvent.CONFIRMED, ip=ip,
-                                                 wording_version=signup.consent_version or CONSENT_VERSION)  # fmt: skip
+                                                 wording_version=wording)  # fmt: skip
         transaction.on_commit(invalidate_signup_count, using=using)
     logger.info("signup %s: address confirmed", signup.pk)
     return redirect(_manage_url(signup) + "?confirmed=1")
@@ -142,6 +145,7 @@ def manage(request, token: str):
         if signup is None:
             return _bad_link(request, problem)
         ctx = {"signup": signup, "events": list(signup.events.all()), "token": token,
+               "consent_words": consent.wording(signup.consent_version) if signup.consent_version else None,
                "just_confirmed": "confirmed" in request.GET, "just_withdrawn": "withdrawn" in request.GET}  # fmt: skip
     return render(request, "users/manage.html", ctx)
 

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from users import selfservice, views
+from users import language, selfservice, views
 
 app_name = "users"
 urlpatterns = [
     path("", views.home, name="home"),
     path("signup/", views.signup, name="signup"),
     path("signup/thanks/", views.thanks, name="thanks"),
+    path("language/", language.switch, name="language"),
     # The person's own pages (users/selfservice.py), reached by signed links in their emails.
     path("signup/confirm/<str:token>/", selfservice.confirm, name="confirm"),
     path("my-data/", selfservice.send_link, name="send_link"),

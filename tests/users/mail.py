@@ -23,9 +23,9 @@ VALID = {"full_name": "Ada Lovelace", "email": "ada@example.com", "phone": "", "
 LINK = re.compile(r"https?://[^\s\"'<>]+")
 
 
-def sign_up(client, ip: str = "198.51.100.23", **changes):
+def sign_up(client, ip: str = "198.51.100.23", language: str = "en", **changes):
     data = {k: v for k, v in {**VALID, **changes}.items() if v is not None}
-    return client.post("/signup/", data, REMOTE_ADDR=ip)
+    return client.post("/signup/", data, REMOTE_ADDR=ip, HTTP_ACCEPT_LANGUAGE=language)
 
 
 def run_queue() -> dict:
@@ -120,3 +120,17 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def mail_to(ses, address: str, subject_part: str):
+    """Wait for the newest email SES accepted for `address` whose subject holds `subject_part`."""
+
+    def find():
+        return [m for m in sent_mail(ses.url) if address in str(m["To"]) and subject_part in str(m["Subject"])]
+
+    return wait_for(find, 60, f"an email '{subject_part}'")[-1]
+
+
+def link_in(message, marker: str) -> str:
+    """Return the first URL in the email's text part holding `marker` (not the unsubscribe link)."""
+    return next(word for word in text_of(message).split() if marker in word and "/unsubscribe/" not in word)

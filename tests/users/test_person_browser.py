@@ -11,38 +11,14 @@ import pytest
 from django.core.cache import cache
 
 from tests.conftest import OUTPUT
-from tests.users.mail import sent_mail, start_worker, stop, text_of, verify_sender, wait_for, worker_env
+from tests.users.mail import link_in as _link
+from tests.users.mail import mail_to as _mail_to
 from users.models import ConsentEvent, Signup
 from users.tasks import email_tasks
 
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.browser, pytest.mark.slow]
 
 PERSON = {"name": "Katherine Johnson", "email": "katherine.johnson@example.com", "phone": "+1 202 555 0199"}
-
-
-@pytest.fixture
-def ses(moto_server):
-    moto_server.reset()
-    verify_sender(moto_server.url)
-    return moto_server
-
-
-@pytest.fixture
-def worker(ses, app_server, tmp_path):
-    proc = start_worker(worker_env(ses.url, PUBLIC_BASE_URL=app_server.url), tmp_path / "worker.log")
-    yield proc
-    stop(proc)
-
-
-def _mail_to(ses, address: str, subject_part: str):
-    def find():
-        return [m for m in sent_mail(ses.url) if address in str(m["To"]) and subject_part in str(m["Subject"])]
-
-    return wait_for(find, 60, f"an email '{subject_part}'")[-1]
-
-
-def _link(message, marker: str) -> str:
-    return next(word for word in text_of(message).split() if marker in word and "/unsubscribe/" not in word)
 
 
 def _shot(page, name: str) -> None:

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connections, router, transaction
 from django.utils import timezone
 
-from users.forms import CONSENT_VERSION
+from users.consent import CONSENT_VERSION
 from users.models import Signup
 from users.stats import invalidate_signup_count
 

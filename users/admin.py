@@ -16,20 +16,23 @@ from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import router, transaction
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django_tasks.base import TaskResultStatus
 
 from project.db.state import use_primary
-from users import export
+from users import emails, export
 from users.erasure import erase_signup
 from users.forms import country_choices
 from users.models import COLLECTED_FIELDS, STATUS_FIELDS, ConsentEvent, Erasure, Signup, SignupExport
+from users.tasks import email_tasks, enqueue_email
 
 
 class SignupPaginator(Paginator):
@@ -224,6 +227,7 @@ class SignupAdmin(admin.ModelAdmin):
         ctx = {
             "can_export_person": self.has_export_permission(request),
             "can_erase": self.has_erase_permission(request),
+            "can_resend": self.has_view_permission(request),
             **(extra_context or {}),
         }
         return super().change_view(request, object_id, form_url, ctx)
@@ -235,6 +239,7 @@ class SignupAdmin(admin.ModelAdmin):
             path("export-csv/", view(self.export_csv_view), name=f"{info}_export_csv"),
             path("<path:object_id>/export-json/", view(self.export_person_view), name=f"{info}_export_person"),
             path("<path:object_id>/erase/", view(self.erase_view), name=f"{info}_erase"),
+            path("<path:object_id>/resend-confirmation/", view(self.resend_view), name=f"{info}_resend"),
             *super().get_urls(),
         ]
 
@@ -295,22 +300,59 @@ class SignupAdmin(admin.ModelAdmin):
             self.message_user(request, f"Signup {signup.pk} erased: no personal data is left in it.")
         return redirect("admin:users_signup_change", signup.pk)
 
+    def resend_view(self, request, object_id):
+        """Confirm, then queue the confirmation email again: to the person's own address, in their language."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        signup = self._person(request, object_id)
+        if signup is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        refusal = emails.skip_reason(signup, emails.CONFIRM)
+        if refusal is None and _queued(signup.pk):
+            refusal = "one is already waiting in the queue"
+        if refusal:
+            self.message_user(request, f"No confirmation email for signup {signup.pk}: {refusal}.", messages.WARNING)
+            return redirect("admin:users_signup_change", signup.pk)
+        if request.method != "POST":
+            return self._confirm(request, signup, "resend")
+        with transaction.atomic(using=router.db_for_write(Signup)):
+            enqueue_email(signup.pk, emails.CONFIRM)
+        self.message_user(request, f"A new confirmation email to signup {signup.pk} is queued; it goes out in "
+                                   f"{_language_name(signup)} within a minute.")  # fmt: skip
+        return redirect("admin:users_signup_change", signup.pk)
+
     def _person(self, request, object_id) -> Signup | None:
         with use_primary():  # one row; the primary never shows an erased person again after a lagging replica
             return self.get_object(request, unquote(object_id))
 
     def _confirm(self, request, signup: Signup | None, action: str, **extra) -> TemplateResponse:
         titles = {"erase": "Erase this person?", "export": "Export this person's data?",
-                  "export_csv": "Export the list as CSV?"}  # fmt: skip
+                  "export_csv": "Export the list as CSV?", "resend": "Resend the confirmation email?"}  # fmt: skip
         ctx = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "original": signup,
             "action": action,
             "title": titles[action],
+            "language_name": _language_name(signup) if signup else "",
             **extra,
         }
         return TemplateResponse(request, "admin/users/signup/confirm_action.html", ctx)
+
+
+def _language_name(signup: Signup) -> str:
+    """The language's English name (staff pages are English): "German", not "Deutsch"."""
+    try:
+        return translation.get_language_info(signup.language)["name"]
+    except KeyError:
+        return signup.language
+
+
+def _queued(signup_id: int) -> bool:
+    """Say whether a confirmation email to this signup waits in the queue (on the primary: just queued counts)."""
+    with use_primary():
+        waiting = email_tasks(signup_id, using=router.db_for_write(Signup)).filter(status=TaskResultStatus.READY)
+        return waiting.filter(args_kwargs__kwargs__kind=emails.CONFIRM).exists()
 
 
 class ReadOnlyAuditAdmin(admin.ModelAdmin):

@@ -104,7 +104,8 @@ def _build(signup: Signup, kind: str) -> EmailMultiAlternatives:
     return message
 
 
-def _skip_reason(signup: Signup | None, kind: str) -> str | None:
+def skip_reason(signup: Signup | None, kind: str) -> str | None:
+    """Say why email `kind` must not go to this person (erased, blocked, already confirmed...), or None."""
     if signup is None or signup.is_erased:
         return "no such person"
     if signup.email_blocked_at is not None:
@@ -119,7 +120,7 @@ def send(signup_id: int, kind: str) -> str:
     if kind not in SUBJECTS:
         raise ValueError(f"unknown email kind {kind!r}")
     signup = Signup.objects.using(router.db_for_write(Signup)).filter(pk=signup_id).first()
-    reason = _skip_reason(signup, kind)
+    reason = skip_reason(signup, kind)
     if reason:
         logger.info("email %s to signup %s not sent: %s", kind, signup_id, reason)
         return f"skipped: {reason}"

@@ -54,6 +54,11 @@ class JsonFormatter(_JsonFormatter):
         kwargs.setdefault("timestamp", True)
         super().__init__("%(levelname)s %(name)s %(message)s %(request_id)s", *args, **kwargs)
 
+    def add_fields(self, log_record, record, message_dict) -> None:
+        super().add_fields(log_record, record, message_dict)
+        if hasattr(record, "_aws"):  # the EMF metadata: python-json-logger leaves out "_" names by default
+            log_record["_aws"] = record._aws
+
     def formatException(self, ei) -> str:
         return redact(super().formatException(ei))
 

@@ -60,7 +60,7 @@ def compute(data: dict[str, dict], end: int) -> dict:
         return {"unconfigured": "Set OPS_ALB: the SLO is measured on the load balancer's requests."}
     budget = 1 - settings.SLO_AVAILABILITY / 100
     latency = data.get(LATENCY_KEY)
-    latency_error = (latency or {}).get("error", "") if latency else "Latency SLO needs OPS_PERCENTILES=1."
+    latency_error = (latency or {}).get("error", "") if latency else "needs OPS_PERCENTILES=1 (a percentile rank)"
     windows = []
     for seconds in WINDOWS:
         since = end - seconds

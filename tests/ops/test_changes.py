@@ -180,5 +180,5 @@ def test_partly_configured_names_each_section_not_checked(oncall, aws, settings)
     verdict = oncall.get("/ops/", {"range": "1h"}).context["verdict"]
     assert "Cache (ElastiCache): not configured" in verdict["unknown"]
     assert "target health: not configured (set OPS_TARGET_GROUP)" in verdict["unknown"]
-    assert "latency SLO: Latency SLO needs OPS_PERCENTILES=1." in verdict["unknown"]
+    assert "latency SLO: needs OPS_PERCENTILES=1 (a percentile rank)" in verdict["unknown"]
     assert verdict["level"] != "ok"

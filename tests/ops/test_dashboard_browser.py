@@ -32,12 +32,18 @@ def _log_in(page, base_url: str, username: str) -> None:
     page.get_by_role("button", name="Log in").click()
 
 
-def test_an_on_call_engineer_sees_alarms_live_panels_and_charts(browser, ops_app):
-    _user("night-owl")
+def _on_call_page(browser, base_url: str, username: str):
+    """A new on-call user, logged in, on /ops/?range=1h, without JavaScript; return (context, page)."""
+    _user(username)
     context = browser.new_context(viewport={"width": 1440, "height": 900}, java_script_enabled=False)
     page = context.new_page()
-    _log_in(page, ops_app.url, "night-owl")
+    _log_in(page, base_url, username)
     page.wait_for_url("**/ops/?range=1h")
+    return context, page
+
+
+def test_an_on_call_engineer_sees_alarms_live_panels_and_charts(browser, ops_app):
+    context, page = _on_call_page(browser, ops_app.url, "night-owl")
     assert page.get_by_role("heading", level=1).inner_text().startswith("ALARM")
     assert "signups-ec2-cpu-high" in page.locator(".firing").inner_text()
     for card in ("#live-ready", "#live-db-default", "#live-db-replica1", "#live-redis", "#live-app"):
@@ -74,11 +80,7 @@ def test_a_non_staff_user_is_refused(browser, app_server):
 
 
 def test_unconfigured_the_verdict_is_unknown_in_grey_and_names_what_was_not_checked(browser, app_server):
-    _user("day-owl")
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, java_script_enabled=False)
-    page = context.new_page()
-    _log_in(page, app_server.url, "day-owl")
-    page.wait_for_url("**/ops/?range=1h")
+    context, page = _on_call_page(browser, app_server.url, "day-owl")
     heading = page.get_by_role("heading", level=1).inner_text()
     assert heading.startswith("UNKNOWN") and not heading.startswith("OK")
     unknown = page.locator(".top .unknown").inner_text()

@@ -301,7 +301,9 @@ def run(bench: BenchEnv) -> dict:
     env = {**bench.env, **ops_env(proxy.url), "OPS_CACHE_SECONDS": str(ttl)}
     app = AppServer(env, workers=3, threads=4)
     try:
-        seed(moto.url, minutes=60)
+        # a point every 5 minutes: moto scans every stored point for each query and each period of the 6 h
+        # the SLO windows need (O(queries x periods x points)), which real CloudWatch does not
+        seed(moto.url, minutes=60, step=5)
         bench.manage(
             "shell",
             "-c",

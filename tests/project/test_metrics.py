@@ -99,3 +99,27 @@ def test_an_invalid_document_is_refused_by_the_schema():
     doc["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] = "Parsecs"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, SCHEMA)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("live_db")
+def test_the_worker_writes_one_emf_line_per_task_with_emails_sent(moto_server, tmp_path):
+    from django.test import Client
+
+    from tests.users.mail import sent_mail, sign_up, start_worker, stop, verify_sender, wait_for, worker_env
+
+    moto_server.reset()
+    verify_sender(moto_server.url)
+    assert sign_up(Client(), ip="198.51.100.77", email="worker.emf@example.com").status_code == 302
+    log = tmp_path / "worker.log"
+    worker = start_worker(worker_env(moto_server.url, LOG_FORMAT="json"), log)
+    try:
+        wait_for(lambda: len(sent_mail(moto_server.url)) >= 1, 60, "the confirmation email")
+    finally:
+        assert stop(worker) == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    docs = [doc for doc in _emf(lines) if doc["name"] == "users.worker"]
+    assert len(docs) == 1 and docs[0]["message"].endswith(" run")  # one line for the one task
+    jsonschema.validate(docs[0], SCHEMA)
+    assert {name: m["value"] for name, m in _metrics(docs[0]).items()} == {"EmailsSent": 1}
+    assert "worker.emf@" not in log.read_text()

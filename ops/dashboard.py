@@ -373,7 +373,7 @@ def _fetch(range_seconds: int) -> dict:
     instances, rds_error = rds_instances()
     series, extra = all_series(sections(instances)), slo.series(period)
     # one call: the SLO windows reach 6 h back whatever the range; the charts keep only their range
-    data = cloudwatch.get_metric_data(series + extra, min(start, end - slo.LONGEST), end, period)
+    data = cloudwatch.get_metric_data(series + extra, min(start, end - slo.LONGEST) if extra else start, end, period)
     measured = {s.key: data.pop(s.key) for s in extra}
     for entry in data.values():
         first = next((i for i, t in enumerate(entry["t"]) if t >= start), len(entry["t"]))

@@ -170,26 +170,16 @@ def _unknown(ctx: dict) -> list[str]:
     return out
 
 
+PANEL_FIELDS = ("key", "title", "unit", "threshold", "breach", "errors", "unconfigured", "console", "insights")
+
+
 def _as_json(ctx: dict) -> dict:
     sections = [
         {
             **{k: s[k] for k in ("key", "title", "unconfigured", "note")},
             "panels": [
                 {
-                    **{
-                        k: p[k]
-                        for k in (
-                            "key",
-                            "title",
-                            "unit",
-                            "threshold",
-                            "breach",
-                            "errors",
-                            "unconfigured",
-                            "console",
-                            "insights",
-                        )
-                    },
+                    **{k: p[k] for k in PANEL_FIELDS},
                     "series": [
                         {k: line[k] for k in ("key", "label", "current", "latest", "error", "t", "v")}
                         for line in p["lines"]

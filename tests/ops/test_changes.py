@@ -91,9 +91,8 @@ def test_a_failing_event_source_is_named_unknown_and_the_rest_still_answers(onca
 
 
 # --- the error budget ---------------------------------------------------------------------------------
-def _put_minutes(session, metric: str, values: dict[int, float]) -> None:
-    """One datapoint per minute, keyed by minutes before the current minute (0 = this minute)."""
-    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+def _put_minutes(session, metric: str, values: dict[int, float], now: dt.datetime) -> None:
+    """One datapoint per minute, keyed by minutes before the minute `now` (0 = that minute)."""
     data = [
         {
             "MetricName": metric,
@@ -108,13 +107,15 @@ def _put_minutes(session, metric: str, values: dict[int, float]) -> None:
         cw.put_metric_data(Namespace="AWS/ApplicationELB", MetricData=data[i : i + 500])
 
 
-def test_burn_rates_are_the_ones_computed_by_hand(oncall, aws, settings):
+def test_burn_rates_are_the_ones_computed_by_hand(oncall, aws, settings, monkeypatch):
     settings.SLO_AVAILABILITY = 99.9  # a 0.1 % error budget
+    now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+    monkeypatch.setattr(cloudwatch, "_now", lambda: now.timestamp() + 30)  # the page looks within that minute
     # minutes 0-4: 1000 requests, 30 target 5XX each (+5 from the ALB in minute 0); 5-59: 1000 and 15 5XX;
     # 60-359: 500 requests, no error. The window of N minutes holds minutes 0..N-1.
-    _put_minutes(aws, "RequestCount", {k: 1000 if k < 60 else 500 for k in range(360)})
-    _put_minutes(aws, "HTTPCode_Target_5XX_Count", {k: 30 if k < 5 else 15 for k in range(60)})
-    _put_minutes(aws, "HTTPCode_ELB_5XX_Count", {0: 5})
+    _put_minutes(aws, "RequestCount", {k: 1000 if k < 60 else 500 for k in range(360)}, now)
+    _put_minutes(aws, "HTTPCode_Target_5XX_Count", {k: 30 if k < 5 else 15 for k in range(60)}, now)
+    _put_minutes(aws, "HTTPCode_ELB_5XX_Count", {0: 5}, now)
     response = oncall.get("/ops/", {"range": "1h"})
     windows = {w["label"]: w for w in response.context["slo"]["windows"]}
     by_hand = {  # (requests, 5XX) -> burn rate = 5XX / requests / 0.001

@@ -1,5 +1,9 @@
 """Server-side SVG charts for /ops/: time axis, unit axis, threshold line, current values; no JavaScript.
 
+What changed (RDS events, ECS deployments) is drawn on every chart as a vertical marker whose <title> is
+its tooltip; each panel links to its metrics in the CloudWatch console (and, for 5XX and latency, to a Logs
+Insights query of the app's requests in the same window).
+
 Geometry is computed here and drawn by templates/ops/dashboard.html with classes only (nothing inline for
 a Content-Security-Policy to refuse); each chart reads without hovering.
 """
@@ -12,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
+
+from ops import links
 
 if TYPE_CHECKING:
     from ops.dashboard import Panel, Section
@@ -88,16 +94,21 @@ def chart(panel: Panel, doc: dict) -> dict:
     top = _nice_ceiling(peak * 1.05)
     errors = sorted({line["error"] for line in lines if line["error"]})
     empty = not any(line["v"] for line in lines)
-    svg = _svg(panel, lines, start, end, period, top, empty) if not (panel.unconfigured or errors) else ""
+    events = doc.get("events") or []
+    svg = _svg(panel, lines, start, end, period, top, empty, events) if not (panel.unconfigured or errors) else ""
+    configured = bool(panel.series) and not panel.unconfigured and bool(data)
     return {
         "key": panel.key, "title": panel.title, "unit": panel.unit, "note": panel.note,
         "unconfigured": panel.unconfigured, "lines": lines, "errors": errors, "empty": empty,
         "breach": any(line["breach"] for line in lines), "threshold": panel.threshold,
         "threshold_text": panel.threshold_label or fmt(panel.threshold, panel.unit), "svg": svg,
+        "console": links.metrics_url(panel.series, start, end, period) if configured else "",
+        "insights": links.insights_for(panel.key, start, end) if configured else "",
     }  # fmt: skip
 
 
-def _svg(panel: Panel, lines: list[dict], start: int, end: int, period: int, top: float, empty: bool) -> str:
+def _svg(panel: Panel, lines: list[dict], start: int, end: int, period: int, top: float, empty: bool,
+         events: list[dict]) -> str:  # fmt: skip
     """Draw the chart as one SVG string (much faster than a template loop over every point and tick)."""
     plot_w, plot_h, right, bottom = W - LEFT - RIGHT, H - TOP - BOTTOM, W - RIGHT, H - BOTTOM
 
@@ -131,6 +142,12 @@ def _svg(panel: Panel, lines: list[dict], start: int, end: int, period: int, top
                 out.append(f'<path class="line {line["cls"]}" d="M{points}"/>')
             else:
                 out.append(f'<circle class="dot {line["cls"]}" cx="{x(seg[0][0])}" cy="{y(seg[0][1])}" r="2.5"/>')
+    for event in events:
+        if start <= event["t"] <= end:
+            when = datetime.fromtimestamp(event["t"], UTC).strftime("%H:%M UTC")
+            tip = escape(f"{when} {event['what']}: {event['title']}")
+            out.append(f'<g class="marker marker-{event["source"]}"><title>{tip}</title><line x1="{x(event["t"])}" '
+                       f'x2="{x(event["t"])}" y1="{TOP}" y2="{bottom}"/></g>')  # fmt: skip
     if empty:
         out.append(
             f'<text class="nodata" x="{(LEFT + right) // 2}" y="{(TOP + bottom) // 2}">no data in this range</text>'

@@ -96,7 +96,7 @@ class CloudWatchError(Exception):
 
 # --- the clients --------------------------------------------------------------------------------------
 def client(service: str = "cloudwatch"):
-    """Return the process's one boto3 client for `service` (cloudwatch, rds), built on first use."""
+    """Return the process's one boto3 client for `service` (cloudwatch, rds, ecs, elbv2), built on first use."""
     found = _clients.get(service)
     if found is None:
         with _clients_lock:
@@ -182,6 +182,7 @@ class Series:
     dimensions: tuple[tuple[str, str], ...] = ()
     stat: str = "Average"
     expression: str = ""
+    period: int = 0  # 0: the chart's period; the SLO windows ask for their own (60 or 300 s)
 
     @property
     def risky(self) -> bool:
@@ -197,14 +198,14 @@ def build_queries(series: list[Series], period: int) -> tuple[list[dict], dict[s
         query: dict = {"Id": ids[s.key], "Label": s.label, "ReturnData": True}
         if s.expression:
             query["Expression"] = re.sub(r"\{([^}]+)\}", lambda m: ids[m.group(1)], s.expression)
-            query["Period"] = period
+            query["Period"] = s.period or period
         else:
             metric = {
                 "Namespace": s.namespace,
                 "MetricName": s.metric,
                 "Dimensions": [{"Name": n, "Value": v} for n, v in s.dimensions],
             }
-            query["MetricStat"] = {"Metric": metric, "Period": period, "Stat": s.stat}
+            query["MetricStat"] = {"Metric": metric, "Period": s.period or period, "Stat": s.stat}
         queries.append(query)
     return queries, {query_id: key for key, query_id in ids.items()}
 

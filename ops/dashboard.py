@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.cache import cache
 
-from ops import cloudwatch, rds
+from ops import cloudwatch, events, rds, slo
 from ops.charts import fmt
 from ops.cloudwatch import CloudWatchError, Series
 
@@ -32,6 +32,11 @@ PANELS = {
     "alb_healthy": ("Healthy targets", "count", ""),
     "alb_unhealthy": ("Unhealthy targets", "count", ""),
     "alb_conn_errors": ("Rejected / target connection errors", "/min", "/min"),
+    "app_signups": ("Signups / duplicates", "/min", "/min"),
+    "app_emails": ("Emails sent / failed", "/min", "/min"),
+    "app_reads": ("Router reads by database", "/min", "/min"),
+    "app_router": ("Router fallbacks / pins / retries", "/min", "/min"),
+    "app_redis": ("Cache calls skipped (Redis circuit open)", "/min", "/min"),
     "ec2_cpu": ("CPU", "percent", ""),
     "ec2_net": ("Network in / out", "bytes/s", "/s"),
     "ec2_status": ("Status check failed", "count", ""),
@@ -108,6 +113,16 @@ CACHE_SERIES = [
     ("cache_hits", "CacheHits", "Sum", "hits"),
     ("cache_hits", "CacheMisses", "Sum", "misses"),
     ("cache_evictions", "Evictions", "Sum", "evictions"),
+]
+APP_SERIES = [  # the app's own metrics, every task together (EMF in the JSON logs: project/metrics.py)
+    ("app_signups", "Signups", "Sum", "signups"),
+    ("app_signups", "SignupDuplicates", "Sum", "duplicates"),
+    ("app_emails", "EmailsSent", "Sum", "sent"),
+    ("app_emails", "EmailsFailed", "Sum", "failed"),
+    ("app_router", "RouterFallbacks", "Sum", "fallbacks"),
+    ("app_router", "RouterPins", "Sum", "pins"),
+    ("app_router", "RouterRetries", "Sum", "retries"),
+    ("app_redis", "RedisCircuitOpen", "Sum", "skipped"),
 ]
 PROXY_SERIES = [
     ("proxy_conns", "ClientConnections", "Sum", "client"),
@@ -199,6 +214,22 @@ def _alb() -> Section:
     return section
 
 
+def _app() -> Section:
+    section = Section("app", "App, fleet-wide (its own metrics)")
+    if not configured():
+        section.unconfigured = "Name an AWS resource (OPS_ALB, ...) so the page reads CloudWatch."
+        return section
+    namespace = settings.METRICS_NAMESPACE
+    series = _series("app", namespace, APP_SERIES, [("", "", {})])
+    reads = [("app_reads", "RouterReads", "Sum", "")]
+    series |= _series("app", namespace, reads, [(alias, alias, {"Alias": alias}) for alias in settings.DATABASES])
+    section.panels = _panels("app", series)
+    section.note = (
+        f"Every task and worker together: namespace {namespace}, from the Embedded Metric Format in the logs."
+    )
+    return section
+
+
 def _ec2() -> Section:
     section = Section("ec2", "App hosts (EC2)")
     if settings.OPS_EC2_INSTANCES:
@@ -283,7 +314,7 @@ def sections(instances: list[dict], live_max_connections: int | None = None) -> 
     """Return every section in page order, configured or saying how to configure it."""
     hosts = [_ec2(), _ecs()]
     app_hosts = [h for h in hosts if not h.unconfigured] or hosts  # EC2 or ECS: only the "not configured" of both
-    return [_alb(), *app_hosts, _rds(instances, live_max_connections), _elasticache(), _proxy()]
+    return [_alb(), _app(), *app_hosts, _rds(instances, live_max_connections), _elasticache(), _proxy()]
 
 
 def all_series(secs: list[Section]) -> list[Series]:
@@ -305,6 +336,9 @@ def config_key() -> str:
         "OPS_RDS_PROXY",
         "OPS_ALARM_PREFIX",
         "OPS_PERCENTILES",
+        "SLO_AVAILABILITY",
+        "SLO_LATENCY_MS",
+        "METRICS_NAMESPACE",
     )
     return hashlib.sha256(repr([getattr(settings, n) for n in names]).encode()).hexdigest()[:12]
 
@@ -334,20 +368,31 @@ def rds_instances() -> tuple[list[dict], str]:
 
 
 def _fetch(range_seconds: int) -> dict:
+    """One refresh: GetMetricData (charts and SLO), DescribeAlarms, then the event and target calls."""
     start, end, period = cloudwatch.window(range_seconds, cloudwatch._now())
     instances, rds_error = rds_instances()
-    series = all_series(sections(instances))
-    data = cloudwatch.get_metric_data(series, start, end, period) if series else {}
+    series, extra = all_series(sections(instances)), slo.series(period)
+    # one call: the SLO windows reach 6 h back whatever the range; the charts keep only their range
+    data = cloudwatch.get_metric_data(series + extra, min(start, end - slo.LONGEST) if extra else start, end, period)
+    measured = {s.key: data.pop(s.key) for s in extra}
+    for entry in data.values():
+        first = next((i for i, t in enumerate(entry["t"]) if t >= start), len(entry["t"]))
+        entry["t"], entry["v"] = entry["t"][first:], entry["v"][first:]
     alarms = cloudwatch.describe_alarms(settings.OPS_ALARM_PREFIX)
+    changes = events.collect([db["id"] for db in instances], start, end)
     return {
         "start": start,
         "end": end,
         "period": period,
         "series": data,
+        "slo": slo.compute(measured, end),
         "alarms": alarms,
+        "events": changes["events"],
+        "targets": changes["targets"],
+        "source_errors": changes["errors"],
         "rds": instances,
         "rds_error": rds_error,
-        "queries": len(series),
+        "queries": len(series) + len(extra),
     }
 
 

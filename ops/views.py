@@ -83,7 +83,8 @@ def _context(range_key: str) -> dict:
     primary = next((db for db in live["databases"] if db["alias"] == "default"), {})
     views = _drawn(range_key, doc, primary.get("max_connections"))
     alarms = [{**a, "since_dt": _when(a["since"])} for a in doc.get("alarms") or []]
-    cw = {k: doc.get(k) for k in ("state", "error", "kind", "calls", "refresh_ms", "period", "queries", "rds_error")}
+    cw = {k: doc.get(k) for k in ("state", "error", "kind", "calls", "refresh_ms", "period", "queries", "rds_error",
+                                  "source_errors")}  # fmt: skip
     cw |= {k: _when(doc.get(k)) for k in ("fetched_at", "stale_since", "start", "end")}
     ctx = {
         "range": range_key,
@@ -95,6 +96,9 @@ def _context(range_key: str) -> dict:
         "firing": [a for a in alarms if a["state"] == "ALARM"],
         "sections": views,
         "refresh_seconds": settings.OPS_CACHE_SECONDS,
+        "slo": doc.get("slo") or {},
+        "changes": [{**e, "when": _when(e["t"])} for e in doc.get("events") or []],
+        "targets": doc.get("targets"),
     }
     ctx["verdict"] = _verdict(ctx)
     return ctx
@@ -113,7 +117,7 @@ def _drawn(range_key: str, doc: dict, max_connections: int | None) -> list[dict]
 
 
 def _verdict(ctx: dict) -> dict:
-    """Return the one-line answer: ok, degraded, alarm or down, with the reasons."""
+    """Return the one-line answer: ok, unknown, degraded, alarm or down, with the reasons and what is unknown."""
     live, reasons = ctx["live"], []
     if live["ready"]["status"] == "unknown":
         reasons.append("readiness probes timed out")
@@ -124,18 +128,49 @@ def _verdict(ctx: dict) -> dict:
         reasons.append(f"{len(ctx['firing'])} alarm{'s' * (len(ctx['firing']) > 1)} in ALARM")
     breaching = [f"{s['title']}: {p['title']}" for s in ctx["sections"] for p in s["panels"] if p["breach"]]
     reasons += [f"over threshold: {b}" for b in breaching]
+    burning = [r for r in ctx["slo"].get("rules", []) if r["firing"] or r["latency_firing"]]
+    reasons += [f"error budget: {r['name']} ({r['windows']} over {r['factor']:g}x)" for r in burning]
+    bad_targets = [t for t in ctx["targets"] or [] if t["state"] not in {"healthy", "unused"}]
+    reasons += [f"target {t['id']} {t['state']} ({t['reason'] or 'no reason given'})" for t in bad_targets]
     if ctx["cloudwatch"]["state"] not in {"fresh", "unconfigured"}:
         reasons.append(f"CloudWatch {ctx['cloudwatch']['kind'] or ctx['cloudwatch']['state']}")
+    unknown = _unknown(ctx)
     level = (
         "down"
         if live["ready"]["status"] == "unavailable"
         else "alarm"
-        if ctx["firing"] or breaching
+        if ctx["firing"] or breaching or burning
         else "degraded"
         if reasons
+        else "unknown"
+        if unknown
         else "ok"
     )
-    return {"level": level, "reasons": reasons}
+    return {"level": level, "reasons": reasons, "unknown": unknown}
+
+
+ESSENTIAL = {"alb", "ec2", "ecs", "rds", "cache"}  # RDS Proxy is optional: no proxy is not an unknown
+
+
+def _unknown(ctx: dict) -> list[str]:
+    """Name every source the page could not check: never configured, not answered, or failed."""
+    cw = ctx["cloudwatch"]
+    if cw["state"] == "unconfigured":
+        return ["CloudWatch alarms, charts, SLO, what changed and target health: not configured (set OPS_ALB, "
+                "OPS_RDS_INSTANCES, ... and AWS credentials)"]  # fmt: skip
+    out = []
+    if not cw["fetched_at"]:
+        out.append(f"CloudWatch alarms and charts: no answer yet ({cw['kind'] or cw['state']})")
+    out += [f"{s['title']}: not configured" for s in ctx["sections"] if s["unconfigured"] and s["key"] in ESSENTIAL]
+    if not settings.OPS_TARGET_GROUP:
+        out.append("target health: not configured (set OPS_TARGET_GROUP)")
+    out += [f"{source}: {error}" for source, error in (cw.get("source_errors") or {}).items()]
+    if ctx["slo"].get("latency_error") and cw["fetched_at"]:
+        out.append(f"latency SLO: {ctx['slo']['latency_error']}")
+    return out
+
+
+PANEL_FIELDS = ("key", "title", "unit", "threshold", "breach", "errors", "unconfigured", "console", "insights")
 
 
 def _as_json(ctx: dict) -> dict:
@@ -144,7 +179,7 @@ def _as_json(ctx: dict) -> dict:
             **{k: s[k] for k in ("key", "title", "unconfigured", "note")},
             "panels": [
                 {
-                    **{k: p[k] for k in ("key", "title", "unit", "threshold", "breach", "errors", "unconfigured")},
+                    **{k: p[k] for k in PANEL_FIELDS},
                     "series": [
                         {k: line[k] for k in ("key", "label", "current", "latest", "error", "t", "v")}
                         for line in p["lines"]
@@ -162,6 +197,9 @@ def _as_json(ctx: dict) -> dict:
         "verdict": ctx["verdict"],
         "cloudwatch": ctx["cloudwatch"],
         "alarms": alarms,
+        "slo": ctx["slo"],
+        "changes": [{k: v for k, v in e.items() if k != "when"} for e in ctx["changes"]],
+        "targets": ctx["targets"],
         "sections": sections,
         "live": ctx["live"],
     }

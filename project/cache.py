@@ -27,6 +27,8 @@ from django_redis.exceptions import ConnectionInterrupted
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from project import metrics
+
 logger = logging.getLogger("project.cache")
 
 FIRST_BACKOFF_SECONDS = 1.0
@@ -111,6 +113,7 @@ def _guarded(name: str):
         if getattr(_inside, "active", False):
             return call(*args, **kwargs)
         if not breaker.allow():
+            metrics.incr("RedisCircuitOpen")  # a cache call skipped: the fleet-wide circuit state
             raise ConnectionInterrupted(connection=None) from CircuitOpen("circuit open")
         _inside.active = True
         try:

@@ -2,6 +2,7 @@
 
 The request id is the ALB's X-Amzn-Trace-Id when present (so app lines join the ALB's access logs), else a
 fresh one; it is returned in X-Request-ID and stamped on every log line written during the request.
+The request's line also carries its app metrics as CloudWatch Embedded Metric Format (project/metrics.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import uuid
 from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+from project import metrics
 
 logger = logging.getLogger("project.request")
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
@@ -51,6 +54,11 @@ class JsonFormatter(_JsonFormatter):
         kwargs.setdefault("timestamp", True)
         super().__init__("%(levelname)s %(name)s %(message)s %(request_id)s", *args, **kwargs)
 
+    def add_fields(self, log_record, record, message_dict) -> None:
+        super().add_fields(log_record, record, message_dict)
+        if hasattr(record, "_aws"):  # the EMF metadata: python-json-logger leaves out "_" names by default
+            log_record["_aws"] = record._aws
+
     def formatException(self, ei) -> str:
         return redact(super().formatException(ei))
 
@@ -64,18 +72,22 @@ class RequestLogMiddleware:
         token = _request_id.set(request_id)
         started = time.perf_counter()
         status = 500
-        try:
-            response = self.get_response(request)
-            status = response.status_code
-            response["X-Request-ID"] = request_id
-            return response
-        finally:
-            logger.info(
-                "%s %s %s", request.method, request.path, status,
-                extra={"method": request.method, "path": request.path, "status": status,
-                       "duration_ms": round((time.perf_counter() - started) * 1000, 1)},
-            )  # fmt: skip
-            _request_id.reset(token)
+        with metrics.collect() as counted:
+            try:
+                response = self.get_response(request)
+                status = response.status_code
+                response["X-Request-ID"] = request_id
+                return response
+            finally:
+                docs = metrics.documents(counted) if counted else [{}]
+                logger.info(
+                    "%s %s %s", request.method, request.path, status,
+                    extra={"method": request.method, "path": request.path, "status": status,
+                           "duration_ms": round((time.perf_counter() - started) * 1000, 1), **docs[0]},
+                )  # fmt: skip
+                for doc in docs[1:]:  # the same metric with another dimension value: a line of its own
+                    logger.info("metrics", extra=doc)
+                _request_id.reset(token)
 
 
 def _clean(value: str) -> str:

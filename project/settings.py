@@ -376,6 +376,12 @@ OPS_RDS_PROXY = env_str("OPS_RDS_PROXY")  # RDS Proxy name
 OPS_ALARM_PREFIX = env_str("OPS_ALARM_PREFIX")  # only alarms whose names start with this (shared accounts)
 OPS_CACHE_SECONDS = env_int("OPS_CACHE_SECONDS", 60, minimum=5, maximum=3600)  # one CloudWatch fetch per this
 OPS_PERCENTILES = env_bool("OPS_PERCENTILES", True)  # p95/p99 response time (moto cannot answer them)
+OPS_LOG_GROUP = env_str("OPS_LOG_GROUP")  # the app's CloudWatch Logs group: Logs Insights links from the panels
+SLO_AVAILABILITY = env_float("SLO_AVAILABILITY", 99.9)  # percent of ALB requests answered without a 5XX
+if not 0 < SLO_AVAILABILITY < 100:
+    raise ImproperlyConfigured(f"SLO_AVAILABILITY={SLO_AVAILABILITY} must be between 0 and 100 (exclusive)")
+SLO_LATENCY_MS = env_int("SLO_LATENCY_MS", 500, minimum=1)  # the latency objective: answered within this many ms
+METRICS_NAMESPACE = env_str("METRICS_NAMESPACE", "Signup/App")  # CloudWatch namespace of the app's EMF metrics
 
 # --- Email and queue (users/emails.py sends, users/tasks.py queues; see the README's "The person's data") ---
 # The queue: django-tasks with its database backend, so an email is queued in the transaction that needs it.

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
-from project import ratelimit
+from project import metrics, ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
 from project.middleware import database_unavailable
@@ -57,6 +57,7 @@ def signup(request):
             logger.error("signup: database unavailable (%s), nothing stored", exc.__class__.__name__)
             return database_unavailable(request, ctx={"form": form, "unavailable": True},
                                         template="users/signup.html")  # fmt: skip
+        metrics.incr("Signups" if created else "SignupDuplicates")
         if not created:
             logger.info("signup: duplicate email at domain %s, nothing stored", fields["email"].rpartition("@")[2])
         # The same answer for a new and a known address (no enumeration): only what this person typed.

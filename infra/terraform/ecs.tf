@@ -46,7 +46,10 @@ locals {
       OPS_RDS_INSTANCES = join(",", concat([aws_db_instance.primary.identifier], aws_db_instance.replica[*].identifier))
       OPS_CACHE_CLUSTER = local.cache_cluster_id
       OPS_RDS_PROXY     = var.enable_rds_proxy ? aws_db_proxy.main[0].name : ""
-      OPS_ALARM_PREFIX  = "${local.name}-" # the ops page lists this stack's alarms only
+      OPS_ALARM_PREFIX  = "${local.name}-"                          # the ops page lists this stack's alarms only
+      OPS_LOG_GROUP     = aws_cloudwatch_log_group.task["app"].name # its Logs Insights links (EC2 hosts log there too)
+      SLO_AVAILABILITY  = tostring(var.slo_availability)            # the same objective as the burn-rate alarms
+      SLO_LATENCY_MS    = tostring(var.slo_latency_ms)
       REPLICA_MAX_LAG   = tostring(var.replica_max_lag)
     },
     # Behind the proxy the app role's password comes from its secret; with IAM auth there is none.

@@ -17,7 +17,8 @@
 # IMDS), ECS and ELBv2 (the app does not call them), ElastiCache/RDS data traffic (inside the VPC).
 locals {
   endpoint_services = local.private ? concat(
-    ["ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring", var.ses_endpoint_service, "sns", "rds"],
+    ["ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring", var.ses_endpoint_service, "sns", "rds",
+    "ecs", "elasticloadbalancing"], # the last two: the ops page's DescribeServices and DescribeTargetHealth
     local.ec2 ? ["ssm", "ssmmessages", "ec2messages"] : [],
   ) : []
 }

@@ -136,6 +136,18 @@ data "aws_iam_policy_document" "task" {
     actions   = ["rds:DescribeDBInstances"]
     resources = ["arn:${local.partition}:rds:${var.region}:${local.account_id}:db:*"]
   }
+  # The ops page's "what changed" and per-target health. DescribeEvents and the ELBv2 Describe* calls
+  # have no resource-level permissions; DescribeServices is limited to the app's service.
+  statement {
+    sid       = "OpsWhatChanged"
+    actions   = ["rds:DescribeEvents", "elasticloadbalancing:DescribeTargetHealth", "elasticloadbalancing:DescribeTargetGroups"]
+    resources = ["*"]
+  }
+  statement {
+    sid       = "OpsDescribeService"
+    actions   = ["ecs:DescribeServices"]
+    resources = ["arn:${local.partition}:ecs:${var.region}:${local.account_id}:service/${aws_ecs_cluster.main.name}/${local.name}-app"]
+  }
   # Static and media files.
   statement {
     sid       = "AssetsBucket"

@@ -95,3 +95,81 @@ resource "aws_cloudwatch_metric_alarm" "main" {
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
+
+# Error-budget burn rates (the SRE workbook's multi-window alerts), the same the ops page computes
+# (ops/slo.py): burn = bad share of ALB requests over a window / (1 - SLO_AVAILABILITY). One metric-math
+# alarm per window, without actions; a composite alarm pages when both windows of a rule burn:
+# fast = 1 h and 5 min over 14.4x (2 % of a 30-day budget in an hour), slow = 6 h and 30 min over 6x.
+# "errors" counts 5XX (the targets' and the ALB's own); "latency" counts requests slower than
+# SLO_LATENCY_MS (TargetResponseTime's percentile rank over the window).
+locals {
+  slo_budget = format("%.6f", (100 - var.slo_availability) / 100)
+  burn_windows = {
+    "1h"  = { seconds = 3600, factor = 14.4 }
+    "5m"  = { seconds = 300, factor = 14.4 }
+    "6h"  = { seconds = 21600, factor = 6 }
+    "30m" = { seconds = 1800, factor = 6 }
+  }
+  burn_rules = { fast = ["1h", "5m"], slow = ["6h", "30m"] }
+  burn_sli = {
+    errors = {
+      expression = "(FILL(target, 0) + FILL(elb, 0)) / requests / ${local.slo_budget}"
+      metrics    = { requests = "RequestCount", target = "HTTPCode_Target_5XX_Count", elb = "HTTPCode_ELB_5XX_Count" }
+      stat       = "Sum"
+    }
+    latency = {
+      expression = "(100 - within) / 100 / ${local.slo_budget}"
+      metrics    = { within = "TargetResponseTime" }
+      stat       = "PR(:${var.slo_latency_ms / 1000})"
+    }
+  }
+  burn_alarms = merge([for sli, cfg in local.burn_sli : {
+    for window, w in local.burn_windows : "${sli}-${window}" => merge(cfg, w, { sli = sli, window = window })
+  }]...)
+}
+
+resource "aws_cloudwatch_metric_alarm" "burn" {
+  for_each = local.burn_alarms
+
+  alarm_name          = "${local.name}-burn-${each.key}"
+  alarm_description   = "Error budget (${var.slo_availability}% ${each.value.sli}) burning over ${each.value.factor}x in the last ${each.value.window}; pages only with its rule's other window (composite)"
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = each.value.factor
+  evaluation_periods  = 1
+  datapoints_to_alarm = 1
+  treat_missing_data  = "notBreaching" # no requests: nothing burns
+
+  metric_query {
+    id          = "burn"
+    expression  = each.value.expression
+    label       = "${each.value.sli} burn rate, ${each.value.window}"
+    return_data = true
+  }
+  dynamic "metric_query" {
+    for_each = each.value.metrics
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = "AWS/ApplicationELB"
+        metric_name = metric_query.value
+        dimensions  = local.alb_dims
+        period      = each.value.seconds
+        stat        = each.value.stat
+      }
+    }
+  }
+}
+
+resource "aws_cloudwatch_composite_alarm" "burn" {
+  for_each = var.enable_burn_rate_pages ? {
+    for pair in setproduct(keys(local.burn_sli), keys(local.burn_rules)) : "${pair[0]}-${pair[1]}" => {
+      sli = pair[0], rule = pair[1], windows = local.burn_rules[pair[1]]
+    }
+  } : {}
+
+  alarm_name        = "${local.name}-${each.key}-burn"
+  alarm_description = "${each.value.rule} burn of the ${var.slo_availability}% ${each.value.sli} objective: ${join(" and ", each.value.windows)} both over ${local.burn_windows[each.value.windows[0]].factor}x"
+  alarm_rule        = join(" AND ", [for w in each.value.windows : "ALARM(\"${aws_cloudwatch_metric_alarm.burn["${each.value.sli}-${w}"].alarm_name}\")"])
+  alarm_actions     = [aws_sns_topic.alarms.arn]
+  ok_actions        = [aws_sns_topic.alarms.arn]
+}

@@ -215,6 +215,28 @@ variable "admin_url" {
   default     = "admin/"
 }
 
+variable "slo_availability" {
+  description = "SLO_AVAILABILITY: percent of ALB requests answered without a 5XX (and within slo_latency_ms); the burn-rate alarms use it."
+  type        = number
+  default     = 99.9
+  validation {
+    condition     = var.slo_availability > 0 && var.slo_availability < 100
+    error_message = "slo_availability is a percentage between 0 and 100 (exclusive)."
+  }
+}
+
+variable "slo_latency_ms" {
+  description = "SLO_LATENCY_MS: the latency objective, a request answered within this many milliseconds."
+  type        = number
+  default     = 500
+}
+
+variable "enable_burn_rate_pages" {
+  description = "Composite alarms that page when both windows of a burn-rate rule burn (off only where PutCompositeAlarm is missing, e.g. moto)."
+  type        = bool
+  default     = true
+}
+
 variable "replica_max_lag" {
   description = "REPLICA_MAX_LAG: seconds of replica lag after which the app reads from the primary."
   type        = number

@@ -5,15 +5,23 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
+from project import metrics
+
 _lock = threading.Lock()
 _counts: Counter = Counter()
 
 KINDS = ("reads", "fallbacks", "pins", "caught_up", "marked_down", "retries")
 
 
+# The fleet-wide view of the same events: EMF on the request's log line (project/metrics.py).
+_METRICS = {"reads": "RouterReads", "fallbacks": "RouterFallbacks", "pins": "RouterPins", "retries": "RouterRetries"}
+
+
 def incr(kind: str, label: str = "") -> None:
     with _lock:
         _counts[(kind, label)] += 1
+    if kind in _METRICS:
+        metrics.incr(_METRICS[kind], **({"Alias": label} if kind == "reads" else {}))
 
 
 def snapshot() -> dict:

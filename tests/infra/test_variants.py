@@ -16,7 +16,8 @@ from tests.infra.test_terraform import EXPECTED_RULES, PRODUCTION
 from tests.infra.tfplan import Terraform
 
 # What the app calls through the endpoints with private_ingress (infra/terraform/endpoints.tf).
-ENDPOINTS = {"ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring", "email", "sns", "rds"}
+ENDPOINTS = {"ecr.api", "ecr.dkr", "logs", "secretsmanager", "monitoring", "email", "sns", "rds", "ecs",
+             "elasticloadbalancing"}  # fmt: skip
 SSM_ENDPOINTS = {"ssm", "ssmmessages", "ec2messages"}
 
 # private_ingress: the ALB admits the NLB only; the app reaches AWS through the endpoints and S3's

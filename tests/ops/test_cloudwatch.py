@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 
 from bench.ops import ALB, CACHE_CLUSTER, EC2_INSTANCES, RDS_PRIMARY, RDS_PROXY, RDS_REPLICA, TARGET_GROUP, ops_env
-from ops import cloudwatch, dashboard, rds
+from ops import cloudwatch, dashboard, rds, slo
 from ops.cloudwatch import Series
 
 DAY = 86400
@@ -132,10 +132,13 @@ def test_one_get_metric_data_call_carries_every_series_including_percentiles_and
     assert doc["state"] == "fresh"
     assert len(calls) == 1
     sent = calls[0]["MetricDataQueries"]
-    expected = dashboard.all_series(dashboard.sections(doc["rds"]))
+    expected = dashboard.all_series(dashboard.sections(doc["rds"])) + slo.series(doc["period"])
     assert len(sent) == len(expected) == doc["queries"]
     stats = {q["MetricStat"]["Stat"] for q in sent if "MetricStat" in q}
-    assert {"p95", "p99", "Sum", "Average", "Minimum", "Maximum"} <= stats
+    assert {"p95", "p99", "Sum", "Average", "Minimum", "Maximum", "PR(:0.5)"} <= stats  # PR: the latency SLO
+    app = {q["MetricStat"]["Metric"]["MetricName"] for q in sent if "Signup/App" in str(q)}
+    assert app == {"Signups", "SignupDuplicates", "EmailsSent", "EmailsFailed", "RouterReads", "RouterFallbacks",
+                   "RouterPins", "RouterRetries", "RedisCircuitOpen"}  # fmt: skip
     expressions = [q["Expression"] for q in sent if "Expression" in q]
     assert len(expressions) == 2 and any("FILL(" in e for e in expressions)  # 5XX rate and cache hit rate
     assert {q["MetricStat"]["Period"] for q in sent if "MetricStat" in q} == {60}

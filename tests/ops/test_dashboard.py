@@ -11,7 +11,16 @@ import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group, Permission, User
 
-from bench.ops import ALB, EC2_INSTANCES, RDS_PRIMARY, RDS_REPLICA, CountingProxy, ops_env, seed
+from bench.ops import (
+    ALB,
+    COLD_REFRESH_CALLS,
+    EC2_INSTANCES,
+    RDS_PRIMARY,
+    RDS_REPLICA,
+    CountingProxy,
+    ops_env,
+    seed,
+)
 from devenv.servers import AppServer, free_port
 from ops import cloudwatch
 from tests.helpers import Browser
@@ -104,7 +113,7 @@ def test_fargate_tasks_are_charted_instead_of_ec2_hosts(oncall, aws, settings):
     put(aws, "AWS/ECS", "CPUUtilization", dims, [30, 88])
     put(aws, "AWS/ECS", "MemoryUtilization", dims, [40, 42])
     response = oncall.get("/ops/", {"range": "1h"})
-    assert [s["key"] for s in response.context["sections"]][:2] == ["alb", "ecs"]  # no "EC2 not configured"
+    assert [s["key"] for s in response.context["sections"]][:3] == ["alb", "app", "ecs"]  # no "EC2 not configured"
     cpu, memory = _panel(response, "ecs_cpu"), _panel(response, "ecs_memory")
     assert cpu["lines"][0]["v"] == [30.0, 88.0] and cpu["threshold"] == 85 and cpu["breach"]
     assert memory["lines"][0]["v"] == [40.0, 42.0] and not memory["breach"]
@@ -139,6 +148,7 @@ def test_rds_panels_chart_the_primary_and_its_discovered_replica_with_thresholds
 def test_unconfigured_resources_say_which_variable_to_set(oncall, aws, settings):
     settings.OPS_ALB = settings.OPS_CACHE_CLUSTER = settings.OPS_RDS_PROXY = settings.OPS_ASG = ""
     settings.OPS_EC2_INSTANCES = settings.OPS_RDS_INSTANCES = []
+    settings.OPS_ECS_CLUSTER = settings.OPS_ECS_SERVICE = ""
     html = oncall.get("/ops/").content.decode()
     for variable in (
         "OPS_ALB",
@@ -225,7 +235,9 @@ def test_one_get_metric_data_per_cold_refresh_across_two_app_processes(moto_serv
         assert [r.status for r in replies] == [200] * 6
         assert all("signups-ec2-cpu-high" in r.body for r in replies)
         cold = proxy.snapshot()
-        assert cold == {"GetMetricData": 1, "DescribeAlarms": 1, "DescribeDBInstances": 1}
+        # 1 GetMetricData + 1 DescribeAlarms + 3 event/target calls (DescribeEvents, DescribeServices,
+        # DescribeTargetHealth) + 2 look-ups cached 15 min (DescribeDBInstances, DescribeTargetGroups)
+        assert cold == COLD_REFRESH_CALLS
         for b in browsers:
             assert b.get("/ops/?range=1h").status == 200 and b.get("/ops/data.json?range=1h").status == 200
         assert proxy.snapshot() == cold  # while cached: no call at all, from either process

@@ -32,12 +32,18 @@ def _log_in(page, base_url: str, username: str) -> None:
     page.get_by_role("button", name="Log in").click()
 
 
-def test_an_on_call_engineer_sees_alarms_live_panels_and_charts(browser, ops_app):
-    _user("night-owl")
+def _on_call_page(browser, base_url: str, username: str):
+    """A new on-call user, logged in, on /ops/?range=1h, without JavaScript; return (context, page)."""
+    _user(username)
     context = browser.new_context(viewport={"width": 1440, "height": 900}, java_script_enabled=False)
     page = context.new_page()
-    _log_in(page, ops_app.url, "night-owl")
+    _log_in(page, base_url, username)
     page.wait_for_url("**/ops/?range=1h")
+    return context, page
+
+
+def test_an_on_call_engineer_sees_alarms_live_panels_and_charts(browser, ops_app):
+    context, page = _on_call_page(browser, ops_app.url, "night-owl")
     assert page.get_by_role("heading", level=1).inner_text().startswith("ALARM")
     assert "signups-ec2-cpu-high" in page.locator(".firing").inner_text()
     for card in ("#live-ready", "#live-db-default", "#live-db-replica1", "#live-redis", "#live-app"):
@@ -51,6 +57,9 @@ def test_an_on_call_engineer_sees_alarms_live_panels_and_charts(browser, ops_app
         "92 %" in cpu.locator(f'[data-series="ec2.CPUUtilization.Average.{EC2_INSTANCES[1]}"]').inner_text()
     )  # the hot host, over 80 %
     assert "over threshold" in cpu.inner_text()
+    assert cpu.locator("g.marker-rds").count() == 1 and cpu.locator("g.marker-ecs").count() == 1  # what changed
+    assert "DB instance created" in page.locator("section.changes").inner_text()
+    assert "Target.InvalidState" in page.locator("section.targets").inner_text()
     assert page.evaluate("document.querySelector('meta[http-equiv=refresh]').content") == "60"
     page.screenshot(path=OUTPUT / "ops-dashboard.png", full_page=True)
     page.screenshot(path=OUTPUT / "ops-dashboard-first-screen.png")  # what one look at 3 a.m. shows
@@ -67,4 +76,20 @@ def test_a_non_staff_user_is_refused(browser, app_server):
     assert page.locator(".errornote").is_visible()
     page.goto(f"{app_server.url}/ops/")
     assert "/admin/login/" in page.url and page.locator("svg.chart").count() == 0
+    context.close()
+
+
+def test_unconfigured_the_verdict_is_unknown_in_grey_and_names_what_was_not_checked(browser, app_server):
+    context, page = _on_call_page(browser, app_server.url, "day-owl")
+    heading = page.get_by_role("heading", level=1).inner_text()
+    assert heading.startswith("UNKNOWN") and not heading.startswith("OK")
+    unknown = page.locator(".top .unknown").inner_text()
+    assert (
+        "Unknown (not checked)" in unknown
+        and "CloudWatch alarms, charts, SLO, what changed and target health" in unknown
+    )
+    assert "no alarm is firing" not in page.locator(".top").inner_text()
+    pill = page.locator(".top .pill").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert pill == "rgb(145, 152, 161)"  # grey (--muted), not the OK green
+    page.screenshot(path=OUTPUT / "ops-dashboard-unconfigured.png")
     context.close()

@@ -31,6 +31,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django_tasks_db.models import DBTaskResult
 
+from project import metrics
 from users.tasks import send_email
 
 logger = logging.getLogger("users.worker")
@@ -97,14 +98,21 @@ class QueueWorker:
         return True
 
     def _execute(self, row: DBTaskResult, using: str) -> None:
+        with metrics.collect() as counted:  # one log line per task carries its metrics (EMF)
+            self._run(row, using)
+        logger.info("task %s run", row.id, extra=(metrics.documents(counted) or [{}])[0])
+
+    def _run(self, row: DBTaskResult, using: str) -> None:
         args = row.args_kwargs
         try:
             with transaction.atomic(using=using):
                 value = row.task.call(*args["args"], **args["kwargs"])
         except Exception as exc:
+            metrics.incr("EmailsFailed")
             self.failures_in_row += 1
             self._failed(row, exc)
         else:
+            metrics.incr("EmailsSent", int(value == "sent"))  # 0 when skipped (erased, blocked)
             self.failures_in_row = 0
             row.set_successful(value)
             self.counts["done"] += 1

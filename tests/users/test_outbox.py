@@ -5,6 +5,8 @@ a worker killed with SIGKILL mid-batch loses nothing.
 """
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -13,6 +15,7 @@ from django.test import Client
 from devenv.servers import MotoServer, free_port
 from tests.conftest import OUTPUT
 from tests.users.mail import (
+    BASE,
     recipients,
     sent_mail,
     sign_up,
@@ -112,3 +115,20 @@ def test_a_worker_killed_mid_batch_loses_no_email(ses, tmp_path):
     assert sorted(set(sent)) == addresses
     assert len(sent) - len(set(sent)) <= 1  # at most the one in flight at the kill went twice
     assert set(email_tasks().values_list("status", flat=True)) == {"SUCCESSFUL"}
+
+
+ATTEMPTS = int(__import__("os").environ.get("SIGTERM_ATTEMPTS", "8"))
+
+
+def test_sigterm_at_any_moment_of_an_idle_worker_stops_it_cleanly(tmp_path):
+    # --interval 0: the worker polls without pause, so most signals land inside a claim's query or transaction.
+    env = worker_env("http://127.0.0.1:9")  # no mail to send: SES is never called
+    for attempt in range(ATTEMPTS):
+        log = tmp_path / f"w{attempt}.log"
+        proc = subprocess.Popen([sys.executable, "manage.py", "worker", "--interval", "0"], cwd=BASE, env=env,
+                                stdout=log.open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
+        wait_for(lambda log=log: "started" in log.read_text(), 30, "the worker to start")
+        time.sleep(0.013 * attempt)
+        started = time.monotonic()
+        assert stop(proc) == 0, log.read_text()[-2000:]
+        assert time.monotonic() - started < 5

@@ -55,10 +55,19 @@ class QueueWorker:
         self.failures_in_row = 0
 
     def stop(self, signum, frame) -> None:
-        if not self.running or not self.busy:
-            raise SystemExit(0 if not self.busy else 1)  # idle, or asked twice: stop now
-        logger.info("worker %s: %s, finishing the current task", self.worker_id, signal.strsignal(signum))
+        # Only a second signal raises here: an exception thrown into whatever the process is doing (a claim's
+        # query, a savepoint) could end it with that statement's error instead of a clean stop.
+        if not self.running:
+            raise SystemExit(1 if self.busy else 0)  # asked twice: stop now (a claim in flight rolls back)
+        logger.info("worker %s: %s, %s", self.worker_id, signal.strsignal(signum),
+                    "finishing the current task" if self.busy else "stopping")  # fmt: skip
         self.running = False
+
+    def _sleep(self, seconds: float) -> None:
+        """Sleep, waking within 0.1 s of a stop signal (the handler returns; a plain sleep would run on)."""
+        deadline = time.monotonic() + seconds
+        while self.running and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
 
     def run(self) -> None:
         logger.info("worker %s started (queue %s)", self.worker_id, send_email.queue_name)
@@ -69,14 +78,14 @@ class QueueWorker:
             except (OperationalError, InterfaceError) as exc:
                 logger.warning("worker: database unavailable (%s), trying again", exc.__class__.__name__)
                 connections.close_all()
-                time.sleep(max(self.interval, 1.0))
+                self._sleep(max(self.interval, 1.0))
                 continue
             if not did_one:
                 if self.batch:
                     return
-                time.sleep(self.interval)
+                self._sleep(self.interval)
             elif self.failures_in_row and not self.batch:
-                time.sleep(backoff(min(self.failures_in_row, PAUSE_STEPS)))
+                self._sleep(backoff(min(self.failures_in_row, PAUSE_STEPS)))
 
     def run_one(self) -> bool:
         """Claim, run and settle one ready task in one transaction; say whether there was one."""

@@ -44,7 +44,7 @@ class RoutingMiddleware:
                 counters.incr("retries")
                 with state.use_primary():
                     response = self.get_response(request)
-            if current.wrote:
+            if current.wrote and current.remember_position:
                 _remember_position(request, response)
             return response
         finally:

@@ -20,6 +20,8 @@ class RequestState:
     read_alias: str | None = None
     # A GET that failed on a replica is run again, once, on the primary (RoutingMiddleware).
     retry: bool = False
+    # Cleared when this request's writes are read back only on the primary: no WAL position to remember.
+    remember_position: bool = True
 
 
 _request: ContextVar[RequestState | None] = ContextVar("db_request_state", default=None)
@@ -46,6 +48,14 @@ def end_request(token: Token) -> None:
 
 def mark_written() -> None:
     current().wrote = True
+
+
+def read_back_on_primary() -> None:
+    """Say that whatever reads this request's writes later reads the primary: set no position cookie.
+
+    Saves the query for the primary's WAL position (a round trip) on a write whose only reader is known.
+    """
+    current().remember_position = False
 
 
 def has_written() -> bool:

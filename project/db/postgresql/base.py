@@ -11,6 +11,7 @@ from the secret, the secret was probably rotated: fetch it again and retry the c
 from __future__ import annotations
 
 import logging
+import time
 
 import psycopg
 from django.db.backends.postgresql import base
@@ -19,6 +20,11 @@ from project.aws import credentials
 from project.db import bounds
 
 logger = logging.getLogger("project.db")
+
+# A kept connection that answered this recently is used without Django's per-request health check
+# (`SELECT 1`, a round trip). A connection lost within that second fails its request with the 503 page
+# (nothing stored, nothing acknowledged) and is replaced at the end of it, as after any error.
+HEALTH_CHECK_AFTER_IDLE = 1.0
 
 
 def _is_auth_failure(exc: Exception) -> bool:
@@ -45,6 +51,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if self.settings_dict.get("IAM_AUTH"):
             params["password"] = credentials.iam_token(params["host"], int(params.get("port") or 5432), params["user"])
         return params
+
+    def close_if_health_check_failed(self) -> None:
+        """Check a kept connection (CONN_HEALTH_CHECKS) only when it has been idle, not right after it answered."""
+        answered_at = getattr(self.connection, "answered_at", 0.0)
+        if self.connection is not None and time.monotonic() - answered_at < HEALTH_CHECK_AFTER_IDLE:
+            self.health_check_done = True
+            return
+        super().close_if_health_check_failed()
 
     def get_new_connection(self, conn_params: dict):
         breaker = bounds.of(self.alias)

@@ -79,14 +79,22 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",  # its token lives in a cookie (no session on public pages)
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "project.middleware.StaffMiddleware",  # runs STAFF_MIDDLEWARE below, on STAFF_PATHS and the admin only
+]
+# Middleware only staff pages need, in order; project.middleware.StaffMiddleware runs it for the admin
+# (ADMIN_URL) and STAFF_PATHS. Public pages read no session or user: a signup does not pay for these.
+STAFF_MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
+STAFF_PATHS = ["/ops/"]  # besides the admin; /ready reads a staff session by itself (ops/views.py)
+# Those checks look for these in MIDDLEWARE; project.E001 checks STAFF_MIDDLEWARE instead (project/checks.py).
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410", "axes.W002"]
 
 ROOT_URLCONF = "project.urls"
 WSGI_APPLICATION = "project.wsgi.application"

@@ -59,7 +59,7 @@ def _statements(pg) -> dict[str, int]:
     """Calls per statement the app's role ran on the primary since the last reset."""
     rows = pg.admin_sql(
         "SELECT query, calls FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid"
-        f" WHERE r.rolname = '{pg.user}'",  # noqa: S608 - our own role name
+        f" WHERE r.rolname = '{pg.user}'",  # our own role name
         dbname=pg.db,
     )
     return {query: calls for query, calls in rows}
@@ -85,5 +85,6 @@ def test_a_signup_post_is_one_statement_on_the_primary_and_one_redis_command(cou
     print(f"\nprimary statements for {POSTS} POSTs: {per_post}\nredis commands: {redis_calls}")
     # What remains per POST: the signup's own statement (row, consent event, notice stamp and outbox row in
     # one INSERT ... ON CONFLICT, autocommit) and the rate limit's SET NX of this IP's window counter.
-    assert list(per_post.values()) == [POSTS] and next(iter(per_post)).startswith("WITH s AS (INSERT INTO users_signup")
+    assert list(per_post.values()) == [POSTS]
+    assert next(iter(per_post)).startswith("WITH s AS (INSERT INTO users_signup")
     assert {name: c for name, c in redis_calls.items() if name != "info"} == {"set": POSTS}

@@ -1,8 +1,14 @@
+import functools
 import logging
 
+import csp.middleware
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.utils import build_policy
 from django.conf import settings
 from django.core.handlers.exception import convert_exception_to_response
+from django.core.signals import setting_changed
 from django.db import InterfaceError, OperationalError
+from django.dispatch import receiver
 from django.shortcuts import render
 from django.utils.module_loading import import_string
 
@@ -88,3 +94,50 @@ class StaffMiddleware:
                 if response is not None:
                     return response
         return None
+
+
+class CSPMiddleware(csp.middleware.CSPMiddleware):
+    """django-csp's middleware, with the site-wide header built once per process instead of twice per response.
+
+    django-csp builds the policy and the report-only policy from the settings for every response. A response
+    without per-view changes (@csp_update, @csp_replace, @csp) or a nonce gets the same strings each time, so
+    they are built once (again after a settings change, for tests); anything else goes the library's way.
+    """
+
+    def process_response(self, request, response):
+        if getattr(request, "_csp_nonce", None) is not None or any(
+            getattr(response, name, None) is not None for name in _CSP_PER_RESPONSE
+        ):
+            return super().process_response(request, response)
+        if response.status_code in (500, 404) and settings.DEBUG:  # the library leaves debug pages alone
+            return response
+        for header, policy, exempt, setting in _site_policies():
+            prefixes = tuple((getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ())
+            if (
+                policy
+                and header not in response
+                and not getattr(response, exempt, False)
+                and not request.path_info.startswith(prefixes)
+            ):
+                response[header] = policy
+        request.csp_nonce = csp.middleware.CheckableLazyObject(self._csp_nonce_post_response)
+        return response
+
+
+_CSP_PER_RESPONSE = ("_csp_config", "_csp_update", "_csp_replace", "_csp_config_ro", "_csp_update_ro",
+                     "_csp_replace_ro")  # fmt: skip
+
+
+@functools.cache
+def _site_policies() -> tuple[tuple[str, str, str, str], ...]:
+    """Return (header, policy, exemption attribute, setting) for the policy and the report-only policy."""
+    return (
+        (HEADER, build_policy(), "_csp_exempt", "CONTENT_SECURITY_POLICY"),
+        (HEADER_REPORT_ONLY, build_policy(report_only=True), "_csp_exempt_ro", "CONTENT_SECURITY_POLICY_REPORT_ONLY"),
+    )
+
+
+@receiver(setting_changed)
+def _csp_settings_changed(setting, **kwargs):
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _site_policies.cache_clear()

@@ -77,7 +77,7 @@ MIDDLEWARE = [
     "project.middleware.DatabaseUnavailableMiddleware",
     "project.db.middleware.RoutingMiddleware",  # below the 503 handler: its GET retry is tried first
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "project.middleware.CSPMiddleware",  # django-csp's, with the site-wide header built once
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",  # its token lives in a cookie (no session on public pages)

@@ -16,6 +16,7 @@ import redis
 
 from devenv.servers import AppServer
 from tests.conftest import SERVICES
+from tests.helpers import statement_counts
 from users.models import Signup
 
 pytestmark = pytest.mark.usefixtures("live_db")
@@ -31,7 +32,6 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @pytest.fixture(scope="module")
 def counted_app(django_db_setup, pg):
-    pg.admin_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", dbname=pg.db)
     # The replica monitor samples the primary's WAL position on its own clock (every REPLICA_CHECK_INTERVAL,
     # not per request): here once at start, so every statement counted below is a request's.
     env = {**SERVICES.environ(), "TRUSTED_PROXY_COUNT": "1", "LOG_LEVEL": "WARNING", "REPLICA_CHECK_INTERVAL": "600"}
@@ -41,11 +41,11 @@ def counted_app(django_db_setup, pg):
     server.stop()
 
 
-def _post(app: AppServer, n: int, prefix: str) -> urllib.request.Request:
+def _post(app: AppServer, n: int, prefix: str) -> urllib.error.HTTPError:
     body = urllib.parse.urlencode({"csrfmiddlewaretoken": TOKEN, "full_name": f"Person {n}", "country": "GB",
                                    "email": f"{prefix}-{n}@example.com", "consent": "on"}).encode()  # fmt: skip
-    headers = {"Cookie": f"csrftoken={TOKEN}", "Connection": "close", "X-Forwarded-For": f"192.0.2.{n + 1}" if prefix == "count" else
-               f"198.51.100.{n + 1}"}  # fmt: skip
+    client_ip = f"192.0.2.{n + 1}" if prefix == "count" else f"198.51.100.{n + 1}"  # one per person
+    headers = {"Cookie": f"csrftoken={TOKEN}", "Connection": "close", "X-Forwarded-For": client_ip}
     req = urllib.request.Request(app.url + "/signup/", data=body, headers=headers)
     try:
         urllib.request.build_opener(_NoRedirect()).open(req, timeout=10)
@@ -53,16 +53,6 @@ def _post(app: AppServer, n: int, prefix: str) -> urllib.request.Request:
         reply.close()
         return reply
     raise AssertionError("a signup POST must redirect")
-
-
-def _statements(pg) -> dict[str, int]:
-    """Calls per statement the app's role ran on the primary since the last reset."""
-    rows = pg.admin_sql(
-        "SELECT query, calls FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid"
-        f" WHERE r.rolname = '{pg.user}'",  # our own role name
-        dbname=pg.db,
-    )
-    return {query: calls for query, calls in rows}
 
 
 def _redis_commands(client: redis.Redis) -> dict[str, int]:
@@ -74,14 +64,13 @@ def test_a_signup_post_is_one_statement_on_the_primary_and_one_redis_command(cou
     client = redis.Redis.from_url(redis_server.url)
     for n in range(3):  # warm up: connections made, statements prepared
         assert _post(counted_app, n, "warm").status == 302
-    pg.admin_sql("SELECT pg_stat_statements_reset()", dbname=pg.db)
+    statement_counts(pg, reset=True)
     client.config_resetstat()
     replies = [_post(counted_app, n, "count") for n in range(POSTS)]
     redis_calls = _redis_commands(client)
-    statements = _statements(pg)
+    per_post = statement_counts(pg)
     assert [r.status for r in replies] == [302] * POSTS
     assert Signup.objects.using("default").filter(email__startswith="count-").count() == POSTS
-    per_post = {q: c for q, c in statements.items() if "pg_stat_statements" not in q}
     print(f"\nprimary statements for {POSTS} POSTs: {per_post}\nredis commands: {redis_calls}")
     # What remains per POST: the signup's own statement (row, consent event, notice stamp and outbox row in
     # one INSERT ... ON CONFLICT, autocommit) and the rate limit's SET NX of this IP's window counter.

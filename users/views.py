@@ -13,7 +13,6 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
 from project import ratelimit
-from project.db import state
 from project.db.state import use_primary
 from project.http import client_ip
 from project.middleware import database_unavailable
@@ -52,7 +51,6 @@ def signup(request):
             return _thanks_redirect(request, typed)
         ip = client_ip(request)
         fields = form.to_signup_fields(ip=ip, user_agent=request.headers.get("User-Agent", ""))
-        state.read_back_on_primary()  # the thank-you page reads the primary: no WAL-position query
         try:
             created = Signup.objects.signup(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL)
         except (OperationalError, InterfaceError) as exc:
@@ -86,8 +84,9 @@ def _primary_reachable() -> bool:
 @never_cache
 def thanks(request):
     # Shows only what this browser typed (the signed cookie), never the stored row: a new and a known address
-    # look the same. The row is looked up by that address on the primary (the signup sets no WAL position to
-    # wait for), so no replica, behind this write or somebody else's, can tell a new address from a known one.
+    # look the same. The row is looked up by that address (read-your-writes: a replica that has this browser's
+    # write, else the primary), and read again on the primary on a miss, so a replica behind somebody else's
+    # write cannot tell a new address (not there yet) from a known one (there for long).
     try:
         data = signing.loads(request.COOKIES.get(THANKS_COOKIE, ""), salt=THANKS_SALT, max_age=THANKS_MAX_AGE)
         ctx, check = {"name": str(data["name"]), "email": str(data["email"])}, int(data["c"])
@@ -99,8 +98,11 @@ def thanks(request):
 
 
 def _on_file(address: str) -> bool:
+    rows = Signup.objects.alias(address=Lower("email")).filter(address=Lower(Value(address)))
+    if rows.exists():
+        return True
     with use_primary():
-        return Signup.objects.alias(address=Lower("email")).filter(address=Lower(Value(address))).exists()
+        return rows.exists()
 
 
 def _thanks_redirect(request, payload: dict):

@@ -146,6 +146,9 @@ _db = {
     "iam_auth": DATABASE_IAM_AUTH,
     "bounds": DATABASE_BOUNDS,
 }
+# A kept connection that answered within this many seconds is used without Django's health check (a round
+# trip per request); one idle longer is checked first (project/db/postgresql/base.py).
+DATABASE_HEALTH_CHECK_IDLE = env_float("DATABASE_HEALTH_CHECK_IDLE", 1.0, minimum=0.0)
 # Client-side deadline of every wait on a database (project/db/bounds.py): ends waits on a server that is
 # frozen but still acknowledges TCP, which nothing above notices. Longer than statement_timeout.
 DATABASE_CLIENT_TIMEOUT = env_float("DATABASE_CLIENT_TIMEOUT", 6.0, minimum=0.1)

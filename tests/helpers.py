@@ -83,8 +83,8 @@ def login_staff(username: str, *codenames: str, client=None):
     return client
 
 
-def statement_counts(pg, server=None, *, reset: bool = False) -> dict[str, int]:
-    """Calls per statement the app's role ran on `server` (the primary) since the last reset (pg_stat_statements).
+def statement_counts(pg, server=None, *, reset: bool = False, role: str = "") -> dict[str, int]:
+    """Calls per statement `role` (the app's) ran on `server` (the primary) since the last reset (pg_stat_statements).
 
     The test cluster preloads pg_stat_statements (devenv/servers.py); the extension is created on first use
     and reaches the replicas by replication. With `reset` the counters start again from zero.
@@ -96,7 +96,7 @@ def statement_counts(pg, server=None, *, reset: bool = False) -> dict[str, int]:
         return {}
     rows = pg.admin_sql(
         "SELECT query, calls FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid"
-        f" WHERE r.rolname = '{pg.user}' AND query NOT LIKE '%pg_stat_statements%'",  # our own role name
+        f" WHERE r.rolname = '{role or pg.user}' AND query NOT LIKE '%pg_stat_statements%'",  # our own role names
         server=server,
         dbname=pg.db,
     )

@@ -14,17 +14,13 @@ import logging
 import time
 
 import psycopg
+from django.conf import settings
 from django.db.backends.postgresql import base
 
 from project.aws import credentials
 from project.db import bounds
 
 logger = logging.getLogger("project.db")
-
-# A kept connection that answered this recently is used without Django's per-request health check
-# (`SELECT 1`, a round trip). A connection lost within that second fails its request with the 503 page
-# (nothing stored, nothing acknowledged) and is replaced at the end of it, as after any error.
-HEALTH_CHECK_AFTER_IDLE = 1.0
 
 
 def _is_auth_failure(exc: Exception) -> bool:
@@ -53,9 +49,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return params
 
     def close_if_health_check_failed(self) -> None:
-        """Check a kept connection (CONN_HEALTH_CHECKS) only when it has been idle, not right after it answered."""
+        """Check a kept connection (CONN_HEALTH_CHECKS) only once it has been idle, not right after it answered.
+
+        settings.DATABASE_HEALTH_CHECK_IDLE: a connection lost within that time of its last answer fails its
+        request with the 503 page (nothing stored, nothing acknowledged) and is replaced at the end of it, as
+        after any error; the round trip of `SELECT 1` is saved on every request of a busy thread.
+        """
         answered_at = getattr(self.connection, "answered_at", 0.0)
-        if self.connection is not None and time.monotonic() - answered_at < HEALTH_CHECK_AFTER_IDLE:
+        idle = time.monotonic() - answered_at
+        if self.connection is not None and idle < settings.DATABASE_HEALTH_CHECK_IDLE:
             self.health_check_done = True
             return
         super().close_if_health_check_failed()

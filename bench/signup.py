@@ -1,35 +1,71 @@
-"""Signup throughput through gunicorn against its ceiling, and PostgreSQL connections under load."""
+"""Signup throughput and CPU through gunicorn against its ceiling; GET / against a Flask peer; connections.
+
+- signup: POST /signup/ on our app against bench.bare_wsgi (the same INSERT with psycopg, nothing else),
+  alternating rounds, medians; app CPU per signup (user + system time of gunicorn's processes, from /proc)
+  beside the bare app's.
+- home: GET / on our app against bench.flask_counter (Flask connecting to PostgreSQL per request, as the
+  tutorials do), alternating rounds, medians.
+- the peak number of PostgreSQL connections while 100 clients hammer each signup app.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import statistics
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 from bench.env import ROUNDS, SECONDS, BenchEnv
-from devenv.servers import BASE_DIR, AppServer, PgCluster
+from devenv.servers import BASE_DIR, AppServer, PgCluster, children
 
 LUA = BASE_DIR / "bench" / "signup.lua"
 WORKERS, THREADS = 3, 4  # gunicorn.conf.py's defaults on 2 cores, for both apps
 
 
-def wrk(url: str, connections: int, tag: str, seconds: int = SECONDS) -> dict:
-    """Run wrk with the signup script; return requests/s and failures."""
+def wrk(url: str, connections: int, tag: str, seconds: int = SECONDS, script: Path | None = LUA) -> dict:
+    """Run wrk (with the signup script unless `script` is None); return requests/s, requests and failures."""
     if not shutil.which("wrk"):
         raise SystemExit("bench: wrk is not installed (apt-get install wrk)")
+    args = ["-s", str(script), url, "--", tag] if script else [url]
     out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", "-s", str(LUA), url, "--", tag],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     return {
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "failed": (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0),
     }
+
+
+def cpu_seconds(app: AppServer) -> float:
+    """User + system CPU seconds used so far by gunicorn's master and its workers (/proc/<pid>/stat)."""
+    total = 0
+    for pid in (app.proc.pid, *children(app.proc.pid)):
+        try:
+            fields = (Path("/proc") / str(pid) / "stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of the line)
+        if pid == app.proc.pid:  # workers gunicorn recycled (max_requests): their time, once reaped
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def measured(app: AppServer, url: str, tag: str, script: Path | None = LUA) -> dict:
+    """One wrk round of 32 connections, with the app's CPU milliseconds per request."""
+    before = cpu_seconds(app)
+    result = wrk(url, 32, tag, script=script)
+    result["cpu_ms"] = (cpu_seconds(app) - before) * 1000 / max(result["requests"], 1)
+    return result
 
 
 def _count_connections(pg: PgCluster, app_name: str, stop: threading.Event, peaks: list) -> None:
@@ -54,36 +90,72 @@ def _hammer(pg: PgCluster, url: str, app_name: str) -> tuple[dict, int]:
     return result, peaks[0]
 
 
+def _alternate(apps: dict[str, AppServer], label: str, script: Path | None) -> dict[str, list[dict]]:
+    runs: dict[str, list[dict]] = {name: [] for name in apps}
+    for i in range(ROUNDS):
+        for name, app in apps.items():
+            runs[name].append(measured(app, app.url, f"{name}{i}", script=script))
+            last = runs[name][-1]
+            print(f"  round {i + 1} {label} {name:6s} {last['rps']:8.0f} req/s  {last['cpu_ms']:5.2f} ms CPU/request",
+                  flush=True)  # fmt: skip
+    return runs
+
+
+def _median(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def _visit_table(bench: BenchEnv) -> None:
+    """The Flask peer's counter row, made by the owner and granted to the app's role."""
+    import psycopg
+
+    with psycopg.connect(bench.pg.owner_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_visits (id int PRIMARY KEY, visits bigint NOT NULL)")
+        conn.execute("INSERT INTO bench_visits VALUES (1, 0) ON CONFLICT DO NOTHING")
+        conn.execute(f"GRANT SELECT, UPDATE ON bench_visits TO {bench.pg.user}")
+
+
 def run(bench: BenchEnv) -> dict:
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    _visit_table(bench)
     django_app = AppServer(bench.env, workers=WORKERS, threads=THREADS)
     bare_app = AppServer(bench.env, app="bench.bare_wsgi:application", workers=WORKERS, threads=THREADS)
+    flask_app = AppServer(bench.env, app="bench.flask_counter:application", workers=WORKERS, threads=THREADS)
+    apps = (django_app, bare_app, flask_app)
     try:
-        for app in (django_app, bare_app):
+        for app in apps:
             app.start(log=bench.root / f"app-{app.port}.log")
         print(f"signup POSTs: {ROUNDS} alternating rounds x {SECONDS}s, 2 wrk threads x 32 connections")
-        runs: dict[str, list[dict]] = {"django": [], "bare": []}
-        for i in range(ROUNDS):
-            for name, app in (("django", django_app), ("bare", bare_app)):
-                runs[name].append(wrk(app.url, 32, f"{name}{i}"))
-                print(f"  round {i + 1} {name:6s} {runs[name][-1]['rps']:8.0f} req/s", flush=True)
-        django_rps = statistics.median(r["rps"] for r in runs["django"])
-        bare_rps = statistics.median(r["rps"] for r in runs["bare"])
-        print("100 clients hammering each app; peak PostgreSQL connections (pg_stat_activity)")
+        runs = _alternate({"django": django_app, "bare": bare_app}, "POST /signup/", LUA)
+        print(f"GET /: {ROUNDS} alternating rounds x {SECONDS}s, 2 wrk threads x 32 connections")
+        home = _alternate({"django": django_app, "flask": flask_app}, "GET /", None)
+        print("100 clients hammering each signup app; peak PostgreSQL connections (pg_stat_activity)")
         django_load, django_conns = _hammer(bench.pg, django_app.url, "signup-app")
         _, bare_conns = _hammer(bench.pg, bare_app.url, "bare-wsgi")
     finally:
-        django_app.stop()
-        bare_app.stop()
-    failed = sum(r["failed"] for r in runs["django"]) + django_load["failed"]
+        for app in apps:
+            app.stop()
+    django_rps, bare_rps = _median(runs["django"], "rps"), _median(runs["bare"], "rps")
+    django_cpu, bare_cpu = _median(runs["django"], "cpu_ms"), _median(runs["bare"], "cpu_ms")
+    home_rps, flask_rps = _median(home["django"], "rps"), _median(home["flask"], "rps")
+    failed = sum(r["failed"] for r in runs["django"] + home["django"]) + django_load["failed"]
     bound = WORKERS * THREADS * 2
     print(f"\nsignup POSTs/s   django+gunicorn {django_rps:8.0f}   bare WSGI+psycopg {bare_rps:8.0f}   "
           f"ratio {django_rps / bare_rps:.2f} of the ceiling")  # fmt: skip
+    print(f"app CPU per signup   django {django_cpu:.2f} ms   bare {bare_cpu:.2f} ms   (x{django_cpu / bare_cpu:.1f})")
+    print(f"GET / requests/s   django {home_rps:8.0f}   flask connect-per-request {flask_rps:8.0f}   "
+          f"ratio {home_rps / flask_rps:.2f}")  # fmt: skip
     print(f"PG connections (primary + replica) with 100 clients   django {django_conns}   bare {bare_conns}   "
           f"(django's bound: {WORKERS} workers x {THREADS} threads x 2 aliases = {bound})")  # fmt: skip
-    print(f"failed requests (non-3xx or socket errors) in the django runs: {failed}")
+    print(f"failed requests (non-2xx/3xx or socket errors) in the django runs: {failed}")
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return {
         "signup_posts_per_s": {"django": round(django_rps), "bare_wsgi": round(bare_rps),
                                "ratio": round(django_rps / bare_rps, 3)},
+        "cpu_ms_per_signup": {"django": round(django_cpu, 3), "bare_wsgi": round(bare_cpu, 3)},
+        "home_gets_per_s": {"django": round(home_rps), "flask_connect_per_request": round(flask_rps),
+                            "ratio": round(home_rps / flask_rps, 3)},
         "pg_connections_100_clients": {"django": django_conns, "bare": bare_conns, "bound": bound},
         "failed": failed,
+        "load_average": os.getloadavg(),
     }  # fmt: skip

@@ -296,7 +296,7 @@ class PgCluster:
             # Streaming replication on; synchronous_commit stays on (off delays replica visibility).
             f.write("\nwal_level = replica\nmax_wal_senders = 8\nhot_standby = on\nmax_connections = 200\n")
             f.write("hot_standby_feedback = on\nwal_keep_size = 256MB\nfsync = off\nfull_page_writes = off\n")
-            f.write("track_commit_timestamp = on\n")
+            f.write("track_commit_timestamp = on\nshared_preload_libraries = 'pg_stat_statements'\n")
         hba = self.primary.datadir / "pg_hba.conf"
         with hba.open("a") as f:
             f.write("host replication postgres 127.0.0.1/32 scram-sha-256\n")

@@ -72,3 +72,28 @@ def check_database_tls(app_configs, **kwargs):
                 )
             )
     return errors
+
+
+STAFF_REQUIRED = [  # what the admin and the login lockout need, in this order, inside STAFF_MIDDLEWARE
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+
+@register()
+def check_staff_middleware(app_configs, **kwargs):
+    """The admin's own checks (admin.E408-E410, axes.W002, silenced) look in MIDDLEWARE: look where they run."""
+    from django.core.checks import Error
+
+    in_order = [path for path in settings.STAFF_MIDDLEWARE if path in STAFF_REQUIRED]
+    if "project.middleware.StaffMiddleware" in settings.MIDDLEWARE and in_order == STAFF_REQUIRED:
+        return []
+    return [
+        Error(
+            "The admin needs sessions, auth, messages and the login lockout, in that order, on its pages.",
+            hint=f"Keep 'project.middleware.StaffMiddleware' in MIDDLEWARE and {STAFF_REQUIRED} in STAFF_MIDDLEWARE.",
+            id="project.E001",
+        )
+    ]

@@ -1,7 +1,16 @@
+import functools
 import logging
 
+import csp.middleware
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.utils import build_policy
+from django.conf import settings
+from django.core.handlers.exception import convert_exception_to_response
+from django.core.signals import setting_changed
 from django.db import InterfaceError, OperationalError
+from django.dispatch import receiver
 from django.shortcuts import render
+from django.utils.module_loading import import_string
 
 logger = logging.getLogger("project")
 
@@ -31,3 +40,104 @@ class DatabaseUnavailableMiddleware:
             logger.error("database unavailable on %s %s: %s", request.method, request.path, name)
             return database_unavailable(request)
         return None
+
+
+class StaffMiddleware:
+    """Run settings.STAFF_MIDDLEWARE (sessions, auth, messages, the login lockout ...) only on staff paths.
+
+    Public pages (the form, the thank-you page, the person's own pages) read no session and no user, so
+    every signup used to pay for middleware only staff need. Staff paths are the admin (ADMIN_URL) and
+    settings.STAFF_PATHS (/ops/); /ready loads a staff session itself (ops/views.py). The inner chain is
+    built as Django builds MIDDLEWARE, its process_view/_exception/_template_response hooks included.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.prefixes = (f"/{settings.ADMIN_URL}", *settings.STAFF_PATHS)
+        self.view_hooks, self.template_hooks, self.exception_hooks = [], [], []
+        handler = get_response
+        for path in reversed(settings.STAFF_MIDDLEWARE):
+            middleware = import_string(path)(handler)
+            if hasattr(middleware, "process_view"):
+                self.view_hooks.insert(0, middleware.process_view)
+            if hasattr(middleware, "process_template_response"):
+                self.template_hooks.append(middleware.process_template_response)
+            if hasattr(middleware, "process_exception"):
+                self.exception_hooks.append(middleware.process_exception)
+            handler = convert_exception_to_response(middleware)
+        self.staff_chain = handler
+
+    def _is_staff(self, request) -> bool:
+        return request.path_info.startswith(self.prefixes)
+
+    def __call__(self, request):
+        return self.staff_chain(request) if self._is_staff(request) else self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if self._is_staff(request):
+            for hook in self.view_hooks:
+                response = hook(request, view_func, view_args, view_kwargs)
+                if response is not None:
+                    return response
+        return None
+
+    def process_template_response(self, request, response):
+        if self._is_staff(request):
+            for hook in self.template_hooks:
+                response = hook(request, response)
+        return response
+
+    def process_exception(self, request, exception):
+        if self._is_staff(request):
+            for hook in self.exception_hooks:
+                response = hook(request, exception)
+                if response is not None:
+                    return response
+        return None
+
+
+class CSPMiddleware(csp.middleware.CSPMiddleware):
+    """django-csp's middleware, with the site-wide header built once per process instead of twice per response.
+
+    django-csp builds the policy and the report-only policy from the settings for every response. A response
+    without per-view changes (@csp_update, @csp_replace, @csp) or a nonce gets the same strings each time, so
+    they are built once (again after a settings change, for tests); anything else goes the library's way.
+    """
+
+    def process_response(self, request, response):
+        if getattr(request, "_csp_nonce", None) is not None or any(
+            getattr(response, name, None) is not None for name in _CSP_PER_RESPONSE
+        ):
+            return super().process_response(request, response)
+        if response.status_code in (500, 404) and settings.DEBUG:  # the library leaves debug pages alone
+            return response
+        for header, policy, exempt, setting in _site_policies():
+            prefixes = tuple((getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ())
+            if (
+                policy
+                and header not in response
+                and not getattr(response, exempt, False)
+                and not request.path_info.startswith(prefixes)
+            ):
+                response[header] = policy
+        request.csp_nonce = csp.middleware.CheckableLazyObject(self._csp_nonce_post_response)
+        return response
+
+
+_CSP_PER_RESPONSE = ("_csp_config", "_csp_update", "_csp_replace", "_csp_config_ro", "_csp_update_ro",
+                     "_csp_replace_ro")  # fmt: skip
+
+
+@functools.cache
+def _site_policies() -> tuple[tuple[str, str, str, str], ...]:
+    """Return (header, policy, exemption attribute, setting) for the policy and the report-only policy."""
+    return (
+        (HEADER, build_policy(), "_csp_exempt", "CONTENT_SECURITY_POLICY"),
+        (HEADER_REPORT_ONLY, build_policy(report_only=True), "_csp_exempt_ro", "CONTENT_SECURITY_POLICY_REPORT_ONLY"),
+    )
+
+
+@receiver(setting_changed)
+def _csp_settings_changed(setting, **kwargs):
+    if setting.startswith("CONTENT_SECURITY_POLICY"):
+        _site_policies.cache_clear()

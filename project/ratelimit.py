@@ -35,10 +35,13 @@ def hit(scope: str, key: str, limit: int, window: int) -> tuple[bool, int]:
     return count <= limit, retry_after
 
 
-def refuse_client(request, scope: str, rate: tuple[int, int], template: str, ctx: dict):
-    """Count one hit for this request's client IP; over `rate` return the 429 page (Retry-After), else None."""
+def refuse_client(request, scope: str, rate: tuple[int, int], template: str, ctx: dict, ip: str | None = None):
+    """Count one hit for this request's client IP; over `rate` return the 429 page (Retry-After), else None.
+
+    `ip`: the caller's client_ip(request), when it has it already.
+    """
     limit, window = rate
-    allowed, retry_after = hit(scope, client_ip(request) or "unknown", limit, window)
+    allowed, retry_after = hit(scope, (ip or client_ip(request)) or "unknown", limit, window)
     if allowed:
         return None
     logger.warning("%s: rate limit reached for a client, refused", scope)

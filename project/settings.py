@@ -86,18 +86,26 @@ MIDDLEWARE = [
     "project.middleware.DatabaseUnavailableMiddleware",
     "project.db.middleware.RoutingMiddleware",  # below the 503 handler: its GET retry is tried first
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "project.middleware.CSPMiddleware",  # django-csp's, with the site-wide header built once
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",  # its token lives in a cookie (no session on public pages)
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "project.middleware.StaffMiddleware",  # runs STAFF_MIDDLEWARE below, on STAFF_PATHS and the admin only
+]
+# Middleware only staff pages need, in order; project.middleware.StaffMiddleware runs it for the admin
+# (ADMIN_URL) and STAFF_PATHS. Public pages read no session or user: a signup does not pay for these.
+STAFF_MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the staff second factor
     "staff.middleware.IdleTimeoutMiddleware",  # staff sessions end after STAFF_SESSION_IDLE_MINUTES idle
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
+STAFF_PATHS = ["/ops/"]  # besides the admin; /ready reads a staff session by itself (ops/views.py)
+# Those checks look for these in MIDDLEWARE; project.E001 checks STAFF_MIDDLEWARE instead (project/checks.py).
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410", "axes.W002"]
 
 ROOT_URLCONF = "project.urls"
 WSGI_APPLICATION = "project.wsgi.application"
@@ -149,6 +157,9 @@ _db = {
     "iam_auth": DATABASE_IAM_AUTH,
     "bounds": DATABASE_BOUNDS,
 }
+# A kept connection that answered within this many seconds is used without Django's health check (a round
+# trip per request); one idle longer is checked first (project/db/postgresql/base.py).
+DATABASE_HEALTH_CHECK_IDLE = env_float("DATABASE_HEALTH_CHECK_IDLE", 1.0, minimum=0.0)
 # Client-side deadline of every wait on a database (project/db/bounds.py): ends waits on a server that is
 # frozen but still acknowledges TCP, which nothing above notices. Longer than statement_timeout.
 DATABASE_CLIENT_TIMEOUT = env_float("DATABASE_CLIENT_TIMEOUT", 6.0, minimum=0.1)

@@ -81,3 +81,23 @@ def login_staff(username: str, *codenames: str, client=None):
     user.user_permissions.add(*Permission.objects.filter(content_type__app_label="users", codename__in=codenames))
     client.force_login(user)
     return client
+
+
+def statement_counts(pg, server=None, *, reset: bool = False, role: str = "") -> dict[str, int]:
+    """Calls per statement `role` (the app's) ran on `server` (the primary) since the last reset (pg_stat_statements).
+
+    The test cluster preloads pg_stat_statements (devenv/servers.py); the extension is created on first use
+    and reaches the replicas by replication. With `reset` the counters start again from zero.
+    """
+    server = server or pg.primary
+    pg.admin_sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", dbname=pg.db)
+    if reset:
+        pg.admin_sql("SELECT pg_stat_statements_reset()", server=server, dbname=pg.db)
+        return {}
+    rows = pg.admin_sql(
+        "SELECT query, calls FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid"
+        f" WHERE r.rolname = '{role or pg.user}' AND query NOT LIKE '%pg_stat_statements%'",  # our own role names
+        server=server,
+        dbname=pg.db,
+    )
+    return {query: calls for query, calls in rows}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import functools
 import unicodedata
 
@@ -80,8 +81,18 @@ class SignupForm(forms.Form):
 
     FIELDS = ("full_name", "email", "phone", "country", "consent")
 
+    def __init__(self, *args, **kwargs) -> None:
+        # Django deep-copies every field for each form so that a form may change its own. This one changes a
+        # field only when it has errors (full_clean): until then it shares the class's, read-only.
+        self.base_fields = {}
+        super().__init__(*args, **kwargs)
+        del self.base_fields
+        self.fields = dict(type(self).base_fields)
+
     def full_clean(self) -> None:
         super().full_clean()
+        if self.errors:  # about to mark fields: this form's own copies, and bound fields made from them
+            self.fields, self._bound_fields_cache = copy.deepcopy(type(self).base_fields), {}
         for name in self.errors:  # screen readers announce the error with its field
             if name in self.fields:
                 self.fields[name].widget.attrs["aria-describedby"] = f"id_{name}_error"

@@ -3,12 +3,16 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
+
+from project.db import state
+from project.db.monitor import WRITE_POSITION_SQL, lsn_to_int
 
 logger = logging.getLogger("users")
 
@@ -110,12 +114,26 @@ def _signup_one_statement(signup: Signup, *, ip: str | None, notice_after: timed
         "   AND (notice_sent_at IS NULL OR notice_sent_at <= %s) RETURNING id),"
         " q AS (SELECT id, 'confirm' AS kind FROM s UNION ALL SELECT id, 'already' FROM d),"
         f" t AS (INSERT INTO {tasks.table()} ({t_cols}) SELECT {t_vals} FROM q)"
-        " SELECT EXISTS (SELECT 1 FROM s)"
+        f" SELECT EXISTS (SELECT 1 FROM s), {WRITE_POSITION_SQL}"  # and the position to read it back at
     )
     args = [*params, *e_params, signup.consent, now, signup.email, now - notice_after, *t_params]
-    with connection.cursor() as cursor:  # autocommit: one statement is one transaction
+    with _server_bound_cursor(connection) as cursor:  # autocommit: one statement is one transaction
         cursor.execute(sql, args)
-        return cursor.fetchone()[0]
+        created, lsn, timeline = cursor.fetchone()
+    state.note_position(timeline, lsn_to_int(lsn))  # the position cookie needs no query of its own
+    return created
+
+
+def _server_bound_cursor(connection):
+    """Return Django's cursor wrapper (error wrapping, query log) around a cursor that binds on the server.
+
+    Django's psycopg cursors bind parameters on the client, so PostgreSQL parses and plans every statement
+    afresh; bound on the server, psycopg prepares a statement on its connection after a few runs
+    (prepare_threshold) and the signup's five-part statement is planned once per connection.
+    """
+    connection.cursor().close()  # Django's way in: connects, or checks a kept connection that sat idle
+    raw = psycopg.Cursor(connection.connection)
+    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
 def _signup_orm(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str) -> bool:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import logging
 from datetime import timedelta
 
@@ -8,7 +9,9 @@ from django.core import signing
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.db.models import Value
 from django.db.models.functions import Lower
+from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -39,8 +42,9 @@ def home(request):
 def signup(request):
     form = SignupForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
+        ip = client_ip(request)
         refused = ratelimit.refuse_client(request, "signup", settings.SIGNUP_RATE_LIMIT, "users/signup.html",
-                                          {"form": form})  # fmt: skip
+                                          {"form": form}, ip=ip)  # fmt: skip
         if refused:
             return refused
     if request.method == "POST" and form.is_valid():
@@ -49,7 +53,6 @@ def signup(request):
             # The same cookie, of the same size: c=0 skips the look-up (nothing was stored), so the page is the same.
             typed = {"name": form.cleaned_data["full_name"], "email": form.cleaned_data["email"], "c": 0}
             return _thanks_redirect(request, typed)
-        ip = client_ip(request)
         fields = form.to_signup_fields(ip=ip, user_agent=request.headers.get("User-Agent", ""))
         try:
             created = Signup.objects.signup(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL)
@@ -73,7 +76,8 @@ def _primary_reachable() -> bool:
     # The alias, not router.db_for_write(): asking the router counts as a write and would pin this browser.
     connection = connections[DEFAULT_DB_ALIAS]
     try:
-        connection.close_if_health_check_failed()  # Django's once-per-request check of a kept connection
+        if connection.connection is not None and not connection.is_usable():  # a kept connection: ask it
+            connection.close()
         connection.ensure_connection()  # a fresh connection when that one had died
     except (OperationalError, InterfaceError):
         connection.close()
@@ -105,9 +109,14 @@ def _on_file(address: str) -> bool:
         return rows.exists()
 
 
+@functools.cache
+def _thanks_url() -> str:
+    return reverse("users:thanks")  # resolved once: the URLconf does not change while the process runs
+
+
 def _thanks_redirect(request, payload: dict):
     """Redirect to the thank-you page, remembering in a signed cookie what this browser should see there."""
-    response = redirect("users:thanks")
+    response = HttpResponseRedirect(_thanks_url())
     response.set_cookie(
         THANKS_COOKIE,
         signing.dumps(payload, salt=THANKS_SALT),  # not compressed: its size depends only on what was typed

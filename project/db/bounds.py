@@ -174,6 +174,7 @@ class BoundedConnection(psycopg.Connection):
     """psycopg's Connection whose every wait on the server goes through its database's Bounds."""
 
     bounds: Bounds | None = None  # set by the Django backend right after connecting
+    answered_at = 0.0  # monotonic time of the server's last answer (the backend skips a health check soon after)
 
     def wait(self, gen, interval=0.1, timeout=None):
         bounds = self.bounds
@@ -195,6 +196,7 @@ class BoundedConnection(psycopg.Connection):
             bounds.released(probe)
             raise
         bounds.succeeded(probe)
+        self.answered_at = time.monotonic()
         return result
 
 

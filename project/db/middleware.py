@@ -45,7 +45,7 @@ class RoutingMiddleware:
                 with state.use_primary():
                     response = self.get_response(request)
             if current.wrote:
-                _remember_position(request, response)
+                _remember_position(request, response, current.position)
             return response
         finally:
             state.end_request(token)
@@ -91,18 +91,25 @@ def _client_position(request) -> tuple[int, int]:
         return 0, 0
 
 
-def _remember_position(request, response) -> None:
-    """Store the primary's timeline and WAL position after this request's writes, so later reads can wait for it."""
+def _remember_position(request, response, position: tuple[int, int] | None = None) -> None:
+    """Store the primary's timeline and WAL position after this request's writes, so later reads can wait for it.
+
+    `position` is what the request's last write statement returned itself (state.note_position): no query.
+    """
     primary = connections[DEFAULT_DB_ALIAS]
-    if primary.vendor != "postgresql" or primary.in_atomic_block or primary.connection is None:
+    if position is not None:
+        timeline, lsn = position
+    elif primary.vendor != "postgresql" or primary.in_atomic_block or primary.connection is None:
         return
-    try:
-        with primary.cursor() as cursor:
-            cursor.execute(PRIMARY_SQL)
-            lsn, timeline = cursor.fetchone()
-    except DatabaseError:
-        return  # the write failed with the primary; nothing to wait for
+    else:
+        try:
+            with primary.cursor() as cursor:
+                cursor.execute(PRIMARY_SQL)
+                text, timeline = cursor.fetchone()
+        except DatabaseError:
+            return  # the write failed with the primary; nothing to wait for
+        lsn = lsn_to_int(text)
     response.set_signed_cookie(
-        _cookie_name(), f"{timeline}/{lsn_to_int(lsn)}", salt=COOKIE_SALT, max_age=COOKIE_MAX_AGE,
+        _cookie_name(), f"{timeline}/{lsn}", salt=COOKIE_SALT, max_age=COOKIE_MAX_AGE,
         httponly=True, samesite="Lax", secure=settings.HTTPS or request.is_secure(),
     )  # fmt: skip

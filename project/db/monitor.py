@@ -48,6 +48,14 @@ PROBE_TIMEOUT = 2.0  # seconds a replica probe may take before that replica coun
 PRIMARY_SQL = (
     "SELECT pg_current_wal_lsn()::text, ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int"
 )
+# The same two, as columns a write statement returns with its rows, saving the query above after it
+# (users.models: the signup's one statement). Taken inside the statement, so just before its commit record: a
+# replica that reached it may lack that commit for the moment between; the reader of such a write reads a
+# miss again on the primary (users.views.thanks).
+WRITE_POSITION_SQL = (
+    "pg_current_wal_insert_lsn()::text,"
+    " ('x' || substr(pg_walfile_name(pg_current_wal_insert_lsn()), 1, 8))::bit(32)::int"
+)
 REPLICA_SQL = (
     "SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text, "
     "EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()), "

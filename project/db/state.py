@@ -20,6 +20,9 @@ class RequestState:
     read_alias: str | None = None
     # A GET that failed on a replica is run again, once, on the primary (RoutingMiddleware).
     retry: bool = False
+    # (timeline, WAL position) returned by this request's last write statement itself, which saves
+    # RoutingMiddleware its query for them; any later write clears it.
+    position: tuple[int, int] | None = None
 
 
 _request: ContextVar[RequestState | None] = ContextVar("db_request_state", default=None)
@@ -45,7 +48,13 @@ def end_request(token: Token) -> None:
 
 
 def mark_written() -> None:
-    current().wrote = True
+    state = current()
+    state.wrote, state.position = True, None
+
+
+def note_position(timeline: int, lsn: int) -> None:
+    """Record the primary's position that the write statement just run returned (see monitor.WRITE_POSITION_SQL)."""
+    current().position = (timeline, lsn)
 
 
 def has_written() -> bool:

@@ -184,8 +184,10 @@ def test_a_frozen_replica_costs_ready_one_deadline_and_never_piles_up_probe_thre
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
     assert max(took) < health.PROBE_TIMEOUT_SECONDS + 1.0
-    # Its probe times out, or (past the 6 s client deadline) the database's breaker already fails it fast.
-    assert checks["replica1"].error == "timed out" or "hung recently" in checks["replica1"].error
+    # Its probe times out, or (past the 6 s client deadline) that deadline or the database's breaker fails it.
+    assert checks["replica1"].error == "timed out" or any(
+        text in checks["replica1"].error for text in ("hung recently", "did not answer within")
+    )
     assert checks["default"].status == "up"
     assert health.status(list(checks.values())) == "degraded"  # a replica is not critical: still 200
     assert len(probe_threads) == 1  # the stuck probe was not started again

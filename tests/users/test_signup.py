@@ -191,3 +191,12 @@ def test_signup_count_is_served_from_the_cache_without_a_query(client, django_as
     client.get("/")
     with django_assert_num_queries(0, connection=connections["replica1"]), django_assert_num_queries(0):
         assert client.get("/").status_code == 200
+
+
+def test_a_form_with_errors_marks_only_its_own_fields(client):
+    from users.forms import SignupForm
+
+    assert 'aria-describedby="id_email_error"' in _post(client, email="broken").content.decode()
+    assert SignupForm().fields["email"] is SignupForm.base_fields["email"]  # shared until errors: no deep copy
+    assert "aria-describedby" not in SignupForm.base_fields["email"].widget.attrs
+    assert "aria-describedby" not in client.get("/signup/").content.decode()

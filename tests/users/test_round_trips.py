@@ -1,0 +1,138 @@
+"""What one signup POST costs the shared services, counted by the servers themselves.
+
+PostgreSQL's pg_stat_statements counts every statement the app's role runs on the primary (BEGIN, COMMIT
+and Django's health check `SELECT 1` too); Redis's INFO commandstats counts every command (those inside a
+pipeline or script too). Each person posts from their own client IP (X-Forwarded-For behind one trusted
+hop), as behind the ALB.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+import urllib.parse
+import urllib.request
+from unittest import mock
+
+import pytest
+import redis
+from django.core.management import call_command
+from django.test import override_settings
+
+from devenv.servers import AppServer
+from tests.conftest import SERVICES
+from tests.helpers import statement_counts
+from users.models import Signup
+
+pytestmark = pytest.mark.usefixtures("live_db")
+
+TOKEN = "CountCountCountCountCountCount12"  # a CSRF secret: Django accepts it unmasked, matching the cookie
+POSTS = 20
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+COUNTED_ROLE = "signup_counted"  # this server's own role: other servers of the session do not count
+
+
+@pytest.fixture(scope="module")
+def counted_app(django_db_setup, django_db_blocker, pg):
+    password = secrets.token_urlsafe(18)
+    with (
+        django_db_blocker.unblock(),
+        override_settings(DATABASE_APP_ROLE=COUNTED_ROLE),
+        mock.patch.dict(os.environ, {"DATABASE_APP_PASSWORD": password}),
+    ):
+        call_command("setup_db_roles", verbosity=0)
+    urls = [
+        f"postgres://{COUNTED_ROLE}:{password}@127.0.0.1:{server.port}/{pg.db}" for server in (pg.primary, pg.replica)
+    ]
+    # The replica monitor samples the primary's WAL position on its own clock (every REPLICA_CHECK_INTERVAL,
+    # not per request): here once at start, so every statement counted below is a request's. A loaded test
+    # machine may leave a second between two POSTs: the health check of an idle connection (default 1 s,
+    # test_an_idle_connection_is_checked_first...) is kept out of the count by a longer idle time.
+    env = {**SERVICES.environ(), "DATABASE_URL": urls[0], "DATABASE_REPLICA_URLS": urls[1],
+           "DATABASE_APP_ROLE": COUNTED_ROLE, "TRUSTED_PROXY_COUNT": "1", "LOG_LEVEL": "WARNING",
+           "REPLICA_CHECK_INTERVAL": "600", "DATABASE_HEALTH_CHECK_IDLE": "60"}  # fmt: skip
+    server = AppServer(env=env, workers=1, threads=1)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _post(app: AppServer, n: int, prefix: str) -> urllib.error.HTTPError:
+    body = urllib.parse.urlencode({"csrfmiddlewaretoken": TOKEN, "full_name": f"Person {n}", "country": "GB",
+                                   "email": f"{prefix}-{n}@example.com", "consent": "on"}).encode()  # fmt: skip
+    client_ip = f"192.0.2.{n + 1}" if prefix == "count" else f"198.51.100.{n + 1}"  # one per person
+    headers = {"Cookie": f"csrftoken={TOKEN}", "Connection": "close", "X-Forwarded-For": client_ip}
+    req = urllib.request.Request(app.url + "/signup/", data=body, headers=headers)
+    try:
+        urllib.request.build_opener(_NoRedirect()).open(req, timeout=10)
+    except urllib.error.HTTPError as reply:
+        reply.close()
+        return reply
+    raise AssertionError("a signup POST must redirect")
+
+
+def _monitor_settled(pg, timeout: float = 15.0) -> None:
+    """Wait until the replica monitor's first samples of the primary are done (its thread starts with a request)."""
+    sampled = [0]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        calls = sum(
+            c for q, c in statement_counts(pg, role=COUNTED_ROLE).items() if q.startswith("SELECT pg_current_wal_lsn()")
+        )
+        if calls and calls == sampled[-1]:
+            return
+        sampled.append(calls)
+        time.sleep(1.0)
+    raise AssertionError(f"the replica monitor did not settle: samples seen {sampled}")
+
+
+def _redis_commands(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): v["calls"] for name, v in stats.items() if "config" not in name}
+
+
+def test_a_signup_post_is_one_statement_on_the_primary_and_one_redis_command(counted_app, pg, redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    for n in range(3):  # warm up: connections made, statements prepared
+        assert _post(counted_app, n, "warm").status == 302
+    _monitor_settled(pg)
+    statement_counts(pg, reset=True)
+    client.config_resetstat()
+    replies = [_post(counted_app, n, "count") for n in range(POSTS)]
+    redis_calls = _redis_commands(client)
+    per_post = statement_counts(pg, role=COUNTED_ROLE)
+    assert [r.status for r in replies] == [302] * POSTS
+    assert Signup.objects.using("default").filter(email__startswith="count-").count() == POSTS
+    print(f"\nprimary statements for {POSTS} POSTs: {per_post}\nredis commands: {redis_calls}")
+    # What remains per POST: the signup's own statement (row, consent event, notice stamp and outbox row in
+    # one INSERT ... ON CONFLICT, autocommit) and the rate limit's SET NX of this IP's window counter.
+    assert list(per_post.values()) == [POSTS]
+    assert next(iter(per_post)).startswith("WITH s AS (INSERT INTO users_signup")
+    assert {name: c for name, c in redis_calls.items() if name != "info"} == {"set": POSTS}
+
+
+def test_an_idle_connection_is_checked_first_and_a_busy_one_is_not():
+    from django.db import connection
+
+    from project.db.postgresql import base
+
+    connection.ensure_connection()
+    checks = []
+    with (
+        mock.patch.object(base.DatabaseWrapper, "is_usable", lambda self: checks.append(1) or True),
+        override_settings(DATABASE_HEALTH_CHECK_IDLE=0.5),
+    ):
+        connection.health_check_done = False
+        connection.cursor().execute("SELECT 1")  # answered a moment ago (connecting): no check
+        assert checks == []
+        time.sleep(0.6)
+        connection.health_check_done = False  # a new request
+        connection.cursor().execute("SELECT 1")
+    assert checks == [1]

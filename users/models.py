@@ -128,10 +128,17 @@ def _server_bound_cursor(connection):
     """Return Django's cursor wrapper (error wrapping, query log) around a cursor that binds on the server.
 
     Django's psycopg cursors bind parameters on the client, so PostgreSQL parses and plans every statement
-    afresh; bound on the server, psycopg prepares a statement on its connection after a few runs
-    (prepare_threshold) and the signup's five-part statement is planned once per connection.
+    afresh; bound on the server and prepared, the signup's five-part statement is parsed and planned once
+    per connection.
+    DATABASE_SERVER_BINDING=0 (Terraform sets it with RDS Proxy, which pins a session to one database
+    connection once it sees a prepared statement) keeps Django's client-side binding.
     """
+    if not settings.DATABASE_SERVER_BINDING:  # behind RDS Proxy: a prepared statement would pin the session
+        return connection.cursor()
     connection.cursor().close()  # Django's way in: connects, or checks a kept connection that sat idle
+    # Django turns psycopg's preparing off (prepare_threshold None); its client-binding cursors never prepare,
+    # so this turns it on for server-bound statements only: this one, prepared at its first run.
+    connection.connection.prepare_threshold = 0
     raw = psycopg.Cursor(connection.connection)
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 

@@ -51,6 +51,8 @@ locals {
       SLO_AVAILABILITY  = tostring(var.slo_availability)            # the same objective as the burn-rate alarms
       SLO_LATENCY_MS    = tostring(var.slo_latency_ms)
       REPLICA_MAX_LAG   = tostring(var.replica_max_lag)
+      # RDS Proxy pins a client session to one database connection once it sees a prepared statement.
+      DATABASE_SERVER_BINDING = var.enable_rds_proxy ? "0" : "1"
     },
     # Behind the proxy the app role's password comes from its secret; with IAM auth there is none.
     var.enable_rds_proxy ? { DATABASE_SECRET_ARN = aws_secretsmanager_secret.db_app[0].arn } : {},

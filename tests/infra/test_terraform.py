@@ -170,6 +170,7 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     assert env["PUBLIC_BASE_URL"] == "https://signup.example.test"
     assert env["LOG_RETENTION_DAYS"] == str(plan["output_changes"]["log_retention_days"]["after"])  # /privacy/ says it
     assert env["SES_CONFIGURATION_SET"] == "tftest-prod-mail"
+    assert env["DATABASE_SERVER_BINDING"] == "0"  # behind RDS Proxy: no prepared statements (they pin)
 
     # Behind RDS Proxy the app role logs in with its own password (no IAM end to end in provider 5.100).
     tasks = plan["output_changes"]["task_environment"]["after"]

@@ -13,6 +13,7 @@ import secrets
 import time
 import urllib.parse
 import urllib.request
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -136,3 +137,16 @@ def test_an_idle_connection_is_checked_first_and_a_busy_one_is_not():
         connection.health_check_done = False  # a new request
         connection.cursor().execute("SELECT 1")
     assert checks == [1]
+
+
+@pytest.mark.parametrize("binding, prepared", [(True, True), (False, False)])
+def test_the_signup_statement_is_prepared_on_its_connection_only_with_server_binding(pg, binding, prepared):
+    from django.db import connection
+
+    with override_settings(DATABASE_SERVER_BINDING=binding):
+        for i in range(8):  # more runs than psycopg's prepare_threshold (5)
+            signup = Signup(full_name="P", email=f"p{i}-{binding}@example.com", country="GB")
+            Signup.objects.using("default").signup(signup, ip="198.51.100.9", notice_after=timedelta(hours=1))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'WITH s AS (INSERT%%'")
+            assert (cursor.fetchone()[0] > 0) is prepared

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connections, models, router, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connections, models, router, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -117,11 +118,29 @@ def _signup_one_statement(signup: Signup, *, ip: str | None, notice_after: timed
         f" SELECT EXISTS (SELECT 1 FROM s), {WRITE_POSITION_SQL}"  # and the position to read it back at
     )
     args = [*params, *e_params, signup.consent, now, signup.email, now - notice_after, *t_params]
-    with _server_bound_cursor(connection) as cursor:  # autocommit: one statement is one transaction
-        cursor.execute(sql, args)
-        created, lsn, timeline = cursor.fetchone()
+    started = time.monotonic()
+    try:
+        created, lsn, timeline = _run(connection, sql, args)
+    except (OperationalError, InterfaceError):
+        # A kept connection that died while idle (a failover, a terminated backend: no health check ran, see
+        # DATABASE_HEALTH_CHECK_IDLE) fails at once: run the statement once more on a new connection. Not
+        # inside a transaction, and not after a slow failure (a frozen server: the deadline already passed).
+        raw = connection.connection
+        if connection.in_atomic_block or not (raw is None or raw.closed) or time.monotonic() - started > 1.0:
+            raise
+        logger.warning("signup: the kept connection was lost before the statement, trying a new one")
+        connection.close()
+        # Were the first run's commit to have reached the server, this run finds the address taken: the
+        # person still sees the same page (and gets at most one "already signed up" email an hour).
+        created, lsn, timeline = _run(connection, sql, args)
     state.note_position(timeline, lsn_to_int(lsn))  # the position cookie needs no query of its own
     return created
+
+
+def _run(connection, sql: str, args: list) -> tuple:
+    with _server_bound_cursor(connection) as cursor:  # autocommit: one statement is one transaction
+        cursor.execute(sql, args)
+        return cursor.fetchone()
 
 
 def _server_bound_cursor(connection):

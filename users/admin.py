@@ -266,11 +266,9 @@ class SignupAdmin(admin.ModelAdmin):
 
     def export_person_view(self, request, object_id):
         """Confirm, then download everything stored about one person as JSON."""
-        if not self.has_export_permission(request):
-            raise PermissionDenied
-        signup = self._person(request, object_id)
-        if signup is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        signup = self._person(request, object_id, allowed=self.has_export_permission(request))
+        if not isinstance(signup, Signup):
+            return signup  # no such person: back to the list
         if signup.is_erased:
             self.message_user(request, f"Signup {signup.pk} was erased: it holds no personal data to export.",
                               messages.WARNING)  # fmt: skip
@@ -287,11 +285,9 @@ class SignupAdmin(admin.ModelAdmin):
 
     def erase_view(self, request, object_id):
         """Confirm, then anonymise one person's signup and record the erasure."""
-        if not self.has_erase_permission(request):
-            raise PermissionDenied
-        signup = self._person(request, object_id)
-        if signup is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        signup = self._person(request, object_id, allowed=self.has_erase_permission(request))
+        if not isinstance(signup, Signup):
+            return signup  # no such person: back to the list
         if request.method != "POST":
             return self._confirm(request, signup, "erase")
         if erase_signup(signup.pk, request.user) is None:
@@ -302,11 +298,9 @@ class SignupAdmin(admin.ModelAdmin):
 
     def resend_view(self, request, object_id):
         """Confirm, then queue the confirmation email again: to the person's own address, in their language."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        signup = self._person(request, object_id)
-        if signup is None:
-            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        signup = self._person(request, object_id, allowed=self.has_view_permission(request))
+        if not isinstance(signup, Signup):
+            return signup  # no such person: back to the list
         refusal = emails.skip_reason(signup, emails.CONFIRM)
         if refusal is None and _queued(signup.pk):
             refusal = "one is already waiting in the queue"
@@ -321,9 +315,13 @@ class SignupAdmin(admin.ModelAdmin):
                                    f"{_language_name(signup)} within a minute.")  # fmt: skip
         return redirect("admin:users_signup_change", signup.pk)
 
-    def _person(self, request, object_id) -> Signup | None:
+    def _person(self, request, object_id, *, allowed: bool) -> Signup | HttpResponse:
+        """The signup an action is about (read on the primary), or the admin's "no such object" redirect."""
+        if not allowed:
+            raise PermissionDenied
         with use_primary():  # one row; the primary never shows an erased person again after a lagging replica
-            return self.get_object(request, unquote(object_id))
+            signup = self.get_object(request, unquote(object_id))
+        return signup or self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
 
     def _confirm(self, request, signup: Signup | None, action: str, **extra) -> TemplateResponse:
         titles = {"erase": "Erase this person?", "export": "Export this person's data?",

@@ -15,7 +15,7 @@ import time
 
 import psycopg
 from django.conf import settings
-from django.db.backends.postgresql import base
+from django.db.backends.postgresql import base, operations
 
 from project.aws import credentials
 from project.db import bounds
@@ -36,8 +36,22 @@ class _Driver:
         return getattr(psycopg, name)
 
 
+class DatabaseOperations(operations.DatabaseOperations):
+    def last_executed_query(self, cursor, sql, params):
+        """What the query log shows; a server-bound cursor (the signup statement, prepared) has no client-side
+        query text for Django to read, so it is composed here, as Django does for server-side binding."""
+        query = super().last_executed_query(cursor, sql, params)
+        if query is None and not isinstance(cursor, psycopg.ClientCursor):
+            try:
+                return self.compose_sql(sql, params)
+            except psycopg.errors.DataError:
+                return None
+        return query
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     Database = _Driver()
+    ops_class = DatabaseOperations
 
     def get_connection_params(self) -> dict:
         params = super().get_connection_params()

@@ -13,9 +13,12 @@ The client's IP, by deployment (infra/README.md, "Which client IP the app sees")
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest
 
 
@@ -48,3 +51,19 @@ def _from_forwarded_for(request: HttpRequest) -> str:
         if len(forwarded) >= hops:
             candidate = forwarded[-hops]
     return candidate
+
+
+@functools.cache
+def staff_prefixes() -> tuple[str, ...]:
+    """Path prefixes of the staff pages: the admin (ADMIN_URL) and settings.STAFF_PATHS (/ops/).
+
+    They run the staff-only middleware (project.middleware.StaffMiddleware) and stay English
+    (project.i18n.LocaleMiddleware); the settings are read once per process.
+    """
+    return (f"/{settings.ADMIN_URL}", *settings.STAFF_PATHS)
+
+
+@receiver(setting_changed)
+def _staff_paths_changed(setting, **kwargs):
+    if setting in ("ADMIN_URL", "STAFF_PATHS"):
+        staff_prefixes.cache_clear()

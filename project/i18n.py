@@ -4,7 +4,7 @@
    (users/language.py), then Accept-Language, then LANGUAGE_CODE; only languages in LANGUAGES.
 2. No language prefixes in URLs: one canonical URL per page, and the emailed links need none (an email's
    language comes from the person's row, users.Signup.language, not from the link).
-3. The staff pages (the admin at ADMIN_URL, /ops/) stay English, whatever the browser asks.
+3. The staff pages (project.http.staff_prefixes: the admin, /ops/) stay English, whatever the browser asks.
 4. Responses vary on Accept-Language (Django) and Cookie (the switcher's cookie), so no shared cache serves
    one visitor's language to another.
 Cost: a cookie read and a cached parse of Accept-Language per request, no I/O (see the README's bench).
@@ -12,18 +12,13 @@ Cost: a cookie read and a cached parse of Accept-Language per request, no I/O (s
 
 from __future__ import annotations
 
-import functools
-
 from django.conf import settings
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 
+from project.http import staff_prefixes
+
 VARY = "Accept-Language, Cookie"
-
-
-@functools.cache
-def _staff_prefixes() -> tuple[str, ...]:
-    return ("/" + settings.ADMIN_URL.lstrip("/"), "/ops/")
 
 
 class LocaleMiddleware:
@@ -37,7 +32,7 @@ class LocaleMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path_info.startswith(_staff_prefixes()):
+        if request.path_info.startswith(staff_prefixes()):
             language = settings.LANGUAGE_CODE
         else:
             language = translation.get_language_from_request(request)  # cookie, Accept-Language, default

@@ -12,6 +12,8 @@ from django.dispatch import receiver
 from django.shortcuts import render
 from django.utils.module_loading import import_string
 
+from project.http import staff_prefixes
+
 logger = logging.getLogger("project")
 
 RETRY_AFTER_SECONDS = 30
@@ -53,7 +55,7 @@ class StaffMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.prefixes = (f"/{settings.ADMIN_URL}", *settings.STAFF_PATHS)
+        self.prefixes = staff_prefixes()
         self.view_hooks, self.template_hooks, self.exception_hooks = [], [], []
         handler = get_response
         for path in reversed(settings.STAFF_MIDDLEWARE):
@@ -111,8 +113,7 @@ class CSPMiddleware(csp.middleware.CSPMiddleware):
             return super().process_response(request, response)
         if response.status_code in (500, 404) and settings.DEBUG:  # the library leaves debug pages alone
             return response
-        for header, policy, exempt, setting in _site_policies():
-            prefixes = tuple((getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ())
+        for header, policy, exempt, prefixes in _site_policies():
             if (
                 policy
                 and header not in response
@@ -129,12 +130,17 @@ _CSP_PER_RESPONSE = ("_csp_config", "_csp_update", "_csp_replace", "_csp_config_
 
 
 @functools.cache
-def _site_policies() -> tuple[tuple[str, str, str, str], ...]:
-    """Return (header, policy, exemption attribute, setting) for the policy and the report-only policy."""
+def _site_policies() -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+    """Return (header, policy, exemption attribute, excluded path prefixes) for the policy and the report-only one."""
+
+    def excluded(setting: str) -> tuple[str, ...]:
+        return tuple((getattr(settings, setting, None) or {}).get("EXCLUDE_URL_PREFIXES") or ())
+
     return (
-        (HEADER, build_policy(), "_csp_exempt", "CONTENT_SECURITY_POLICY"),
-        (HEADER_REPORT_ONLY, build_policy(report_only=True), "_csp_exempt_ro", "CONTENT_SECURITY_POLICY_REPORT_ONLY"),
-    )
+        (HEADER, build_policy(), "_csp_exempt", excluded("CONTENT_SECURITY_POLICY")),
+        (HEADER_REPORT_ONLY, build_policy(report_only=True), "_csp_exempt_ro",
+         excluded("CONTENT_SECURITY_POLICY_REPORT_ONLY")),
+    )  # fmt: skip
 
 
 @receiver(setting_changed)

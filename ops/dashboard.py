@@ -8,14 +8,14 @@ memory. The data comes from ops/cloudwatch.py's shared cache; ops/charts.py draw
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
 
 from ops import cloudwatch, events, rds, slo
-from ops.charts import fmt
 from ops.cloudwatch import CloudWatchError, Series
+from ops.panels import Panel, Section
+from ops.units import fmt
 
 RANGES = {"1h": 3600, "3h": 3 * 3600, "12h": 12 * 3600, "24h": 86400, "7d": 7 * 86400}
 DEFAULT_RANGE = "3h"
@@ -128,29 +128,6 @@ PROXY_SERIES = [
     ("proxy_conns", "ClientConnections", "Sum", "client"),
     ("proxy_conns", "DatabaseConnections", "Sum", "to the database"),
 ]
-
-
-@dataclass
-class Panel:
-    key: str
-    title: str
-    unit: str  # percent, ms, seconds, bytes, bytes/s, /min, count, IOPS
-    series: list[Series] = field(default_factory=list)
-    convert: str = ""
-    threshold: float | None = None  # in the displayed unit
-    below: bool = False  # breached under the threshold (free storage, healthy targets)
-    threshold_label: str = ""
-    note: str = ""
-    unconfigured: str = ""  # how to turn it on
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    panels: list[Panel] = field(default_factory=list)
-    unconfigured: str = ""
-    note: str = ""
 
 
 def _key(section: str, metric: str, stat: str, resource: str = "") -> str:

@@ -160,7 +160,7 @@ _db = {
 # A kept connection that answered within this many seconds is used without Django's health check (a round
 # trip per request); one idle longer is checked first (project/db/postgresql/base.py).
 DATABASE_HEALTH_CHECK_IDLE = env_float("DATABASE_HEALTH_CHECK_IDLE", 1.0, minimum=0.0)
-# The signup statement binds on the server and is prepared per connection (users/models.py); off behind
+# The signup statement binds on the server and is prepared per connection (users/signup_store.py); off behind
 # RDS Proxy, which pins a client session to one database connection when it sees a prepared statement.
 DATABASE_SERVER_BINDING = env_bool("DATABASE_SERVER_BINDING", True)
 # Client-side deadline of every wait on a database (project/db/bounds.py): ends waits on a server that is

@@ -16,7 +16,10 @@ import logging
 
 from django.db import router, transaction
 
+from users import tasks
 from users.models import ConsentEvent, Erasure, Signup, erased_email
+from users.ratelimits import forget_address
+from users.stats import invalidate_signup_count
 
 logger = logging.getLogger("users")
 
@@ -48,8 +51,6 @@ def erase_signup(pk: int, user=None, *, reason: str = "erased") -> Erasure | Non
     `user` is the staff member who did it, or None for the person themselves (reason "erased") or the
     retention purge (reason "purged").
     """
-    from users import tasks  # the queue's tables; imported here as tasks imports the models' neighbours
-
     kind = REASONS[reason]
     using = router.db_for_write(Signup)
     with transaction.atomic(using=using):
@@ -78,8 +79,5 @@ def erase_signup(pk: int, user=None, *, reason: str = "erased") -> Erasure | Non
 
 
 def _forget_cached(address: str, ip: str | None) -> None:
-    from users.selfservice import forget_address
-    from users.stats import invalidate_signup_count
-
     forget_address(address, ip)
     invalidate_signup_count()

@@ -1,19 +1,13 @@
 from __future__ import annotations
 
 import logging
-import time
-from datetime import timedelta
 
-import psycopg
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connections, models, router, transaction
+from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_countries.fields import CountryField
-
-from project.db import state
-from project.db.monitor import WRITE_POSITION_SQL, lsn_to_int
 
 logger = logging.getLogger("users")
 
@@ -30,21 +24,6 @@ ERASED_EMAIL_DOMAIN = "invalid"  # RFC 2606: can never be delivered to anyone
 
 
 class SignupQuerySet(models.QuerySet):
-    def signup(self, signup: Signup, *, ip: str | None, notice_after: timedelta) -> bool:
-        """Store a new signup with its `given` event and its confirmation email, or queue a notice for a known one.
-
-        Returns whether a new row was stored (the view answers the same either way). On PostgreSQL this is
-        one statement, one round trip: INSERT ... ON CONFLICT DO NOTHING, so a known address raises no
-        unique-violation ERROR (whose STATEMENT line would carry the person's data into the server log);
-        in the same statement the known row's notice_sent_at is stamped (at most one notice per
-        `notice_after`) and the email rows (users.tasks) are queued. Elsewhere (SQLite, local mode) the
-        same happens in one transaction of ORM calls.
-        """
-        using = router.db_for_write(self.model)
-        if connections[using].vendor == "postgresql":
-            return _signup_one_statement(signup, ip=ip, notice_after=notice_after, using=using)
-        return _signup_orm(signup, ip=ip, notice_after=notice_after, using=using)
-
     def create_unless_duplicate(self, **fields) -> Signup | None:
         """Insert a signup; return None when the email is already taken (the database decides, not a read)."""
         using = router.db_for_write(self.model)
@@ -52,7 +31,7 @@ class SignupQuerySet(models.QuerySet):
             with transaction.atomic(using=using):
                 return self.using(using).create(**fields)
         except IntegrityError as exc:
-            if _is_email_conflict(exc):
+            if is_email_conflict(exc):
                 return None
             raise
 
@@ -76,117 +55,8 @@ class SignupQuerySet(models.QuerySet):
         return row[0] if row else None
 
 
-def _insert_parts(instance: models.Model, connection, overrides: dict[str, str]) -> tuple[str, str, list]:
-    """Return the column list, value expressions and parameters that INSERT `instance` (every concrete field).
-
-    `overrides` maps a column to an SQL expression used instead of the instance's value; built from the
-    model's fields, so a new column (ours or the queue library's) is never forgotten.
-    """
-    columns, values, params = [], [], []
-    for field in instance._meta.concrete_fields:
-        if field.primary_key and field.column not in overrides and isinstance(field, models.AutoField):
-            continue  # the sequence's
-        columns.append(connection.ops.quote_name(field.column))
-        if field.column in overrides:
-            values.append(overrides[field.column])
-        else:
-            values.append("%s")
-            params.append(field.get_db_prep_save(field.pre_save(instance, add=True), connection))
-    return ", ".join(columns), ", ".join(values), params
-
-
-def _signup_one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str) -> bool:
-    from users import tasks  # the queue's table
-
-    connection = connections[using]
-    now = timezone.now()
-    cols, vals, params = _insert_parts(signup, connection, {})
-    event = ConsentEvent(signup_id=0, kind=ConsentEvent.GIVEN, at=signup.consent_at or now,
-                         wording_version=signup.consent_version, ip=ip)  # fmt: skip
-    e_cols, e_vals, e_params = _insert_parts(event, connection, {"signup_id": "s.id"})
-    t_cols, t_vals, t_params = tasks.email_insert_parts(connection, signup_id_sql="q.id", kind_sql="q.kind")
-    # Only table and column names from the models are formatted in; every value is a parameter.
-    insert = f"INSERT INTO {Signup._meta.db_table} ({cols}) VALUES ({vals})"  # noqa: S608
-    sql = (
-        f"WITH s AS ({insert} ON CONFLICT DO NOTHING RETURNING id),"  # noqa: S608
-        f" e AS (INSERT INTO {ConsentEvent._meta.db_table} ({e_cols}) SELECT {e_vals} FROM s WHERE %s),"
-        f" d AS (UPDATE {Signup._meta.db_table} SET notice_sent_at = %s WHERE lower(email) = lower(%s)"
-        "   AND NOT EXISTS (SELECT 1 FROM s) AND email_blocked_at IS NULL"
-        "   AND (notice_sent_at IS NULL OR notice_sent_at <= %s) RETURNING id),"
-        " q AS (SELECT id, 'confirm' AS kind FROM s UNION ALL SELECT id, 'already' FROM d),"
-        f" t AS (INSERT INTO {tasks.table()} ({t_cols}) SELECT {t_vals} FROM q)"
-        f" SELECT EXISTS (SELECT 1 FROM s), {WRITE_POSITION_SQL}"  # and the position to read it back at
-    )
-    args = [*params, *e_params, signup.consent, now, signup.email, now - notice_after, *t_params]
-    started = time.monotonic()
-    try:
-        created, lsn, timeline = _run(connection, sql, args)
-    except (OperationalError, InterfaceError):
-        # A kept connection that died while idle (a failover, a terminated backend: no health check ran, see
-        # DATABASE_HEALTH_CHECK_IDLE) fails at once: run the statement once more on a new connection. Not
-        # inside a transaction, and not after a slow failure (a frozen server: the deadline already passed).
-        raw = connection.connection
-        if connection.in_atomic_block or not (raw is None or raw.closed) or time.monotonic() - started > 1.0:
-            raise
-        logger.warning("signup: the kept connection was lost before the statement, trying a new one")
-        connection.close()
-        # Were the first run's commit to have reached the server, this run finds the address taken: the
-        # person still sees the same page (and gets at most one "already signed up" email an hour).
-        created, lsn, timeline = _run(connection, sql, args)
-    state.note_position(timeline, lsn_to_int(lsn))  # the position cookie needs no query of its own
-    return created
-
-
-def _run(connection, sql: str, args: list) -> tuple:
-    with _server_bound_cursor(connection) as cursor:  # autocommit: one statement is one transaction
-        cursor.execute(sql, args)
-        return cursor.fetchone()
-
-
-def _server_bound_cursor(connection):
-    """Return Django's cursor wrapper (error wrapping, query log) around a cursor that binds on the server.
-
-    Django's psycopg cursors bind parameters on the client, so PostgreSQL parses and plans every statement
-    afresh; bound on the server and prepared, the signup's five-part statement is parsed and planned once
-    per connection.
-    DATABASE_SERVER_BINDING=0 (Terraform sets it with RDS Proxy, which pins a session to one database
-    connection once it sees a prepared statement) keeps Django's client-side binding.
-    """
-    if not settings.DATABASE_SERVER_BINDING:  # behind RDS Proxy: a prepared statement would pin the session
-        return connection.cursor()
-    connection.cursor().close()  # Django's way in: connects, or checks a kept connection that sat idle
-    # Django turns psycopg's preparing off (prepare_threshold None); its client-binding cursors never prepare,
-    # so this turns it on for server-bound statements only: this one, prepared at its first run.
-    connection.connection.prepare_threshold = 0
-    raw = psycopg.Cursor(connection.connection)
-    return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
-
-
-def _signup_orm(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str) -> bool:
-    from users import tasks
-
-    now = timezone.now()
-    with transaction.atomic(using=using):
-        try:
-            with transaction.atomic(using=using):
-                signup.save(using=using, force_insert=True)
-        except IntegrityError as exc:
-            if not _is_email_conflict(exc):
-                raise
-            known = Signup.objects.using(using).filter(email__iexact=signup.email, email_blocked_at__isnull=True)
-            due = known.filter(models.Q(notice_sent_at__isnull=True) | models.Q(notice_sent_at__lte=now - notice_after))
-            pk = due.values_list("pk", flat=True).first()
-            if pk is not None and due.filter(pk=pk).update(notice_sent_at=now):
-                tasks.enqueue_email(pk, "already")
-            return False
-        if signup.consent:
-            given = {"kind": ConsentEvent.GIVEN, "at": signup.consent_at or now, "ip": ip}
-            ConsentEvent.objects.using(using).create(signup=signup, wording_version=signup.consent_version, **given)
-        tasks.enqueue_email(signup.pk, "confirm")
-    return True
-
-
-def _is_email_conflict(exc: IntegrityError) -> bool:
+def is_email_conflict(exc: IntegrityError) -> bool:
+    """Return whether `exc` is the address's unique constraint (not another integrity error)."""
     cause = exc.__cause__
     diag = getattr(cause, "diag", None)
     if diag is not None:  # PostgreSQL names the violated index

@@ -13,11 +13,9 @@
 from __future__ import annotations
 
 import logging
-import time
 
 from django import forms
 from django.conf import settings
-from django.core.cache import cache
 from django.db import router, transaction
 from django.db.models import Value
 from django.db.models.functions import Lower
@@ -25,7 +23,6 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -38,13 +35,12 @@ from users import consent, export, tokens
 from users.erasure import erase_signup
 from users.forms import SignupForm, clean_text
 from users.models import ConsentEvent, Signup
+from users.ratelimits import IP_SCOPE, LINK_SCOPE, address_key
 from users.stats import invalidate_signup_count
 from users.tasks import enqueue_email
 
 logger = logging.getLogger("users")
 
-LINK_SCOPE = "mydata-address"
-IP_SCOPE = "mydata-ip"
 BAD_LINK_STATUS = {"invalid": 400, "expired": 410, "used": 409}
 
 
@@ -56,24 +52,6 @@ class LinkForm(forms.Form):
     def clean_email(self) -> str:
         local, _at, domain = clean_text(self.cleaned_data["email"], _("The email address")).rpartition("@")
         return f"{local}@{domain.lower()}"
-
-
-def address_key(address: str) -> str:
-    """Return the rate-limit key of an address: a keyed digest, so the cache never holds the address."""
-    return salted_hmac("users.selfservice.address", address.strip().lower(), algorithm="sha256").hexdigest()[:32]
-
-
-def forget_address(address: str, ip: str | None = None) -> None:
-    """Delete the rate-limit counters naming this person: their address's (hashed) and their IP's."""
-    keys = [(LINK_SCOPE, address_key(address), settings.LINK_RATE_LIMIT_ADDRESS[1])]
-    if ip:
-        keys += [("signup", ip, settings.SIGNUP_RATE_LIMIT[1]), (IP_SCOPE, ip, settings.LINK_RATE_LIMIT_IP[1])]
-    now = int(time.time())
-    doomed = []
-    for scope, key, window in keys:
-        start = now - now % window
-        doomed += [f"rl:{scope}:{key}:{start}", f"rl:{scope}:{key}:{start - window}"]
-    cache.delete_many(doomed)
 
 
 # --- helpers ----------------------------------------------------------------------------------------

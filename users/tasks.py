@@ -9,10 +9,7 @@
 
 from __future__ import annotations
 
-import functools
-
 from django_tasks import task
-from django_tasks_db import signal_handlers
 from django_tasks_db.models import DBTaskResult
 
 EMAIL_QUEUE = "email"
@@ -33,34 +30,6 @@ def enqueue_email(signup_id: int, kind: str) -> None:
 
 def table() -> str:
     return DBTaskResult._meta.db_table
-
-
-@functools.cache
-def email_insert_parts(connection, *, signup_id_sql: str, kind_sql: str) -> tuple[str, str, list]:
-    """Return columns, value expressions and parameters to INSERT email rows from a query's (id, kind).
-
-    The row is what `send_email.enqueue(signup_id=..., kind=...)` writes, built from the library's own model
-    (its defaults and pre-save rules), with the id, the arguments and the time computed in SQL, so the
-    signup's INSERT, its event and its email travel in one statement (users.models.SignupQuerySet.signup).
-    Nothing else in the row changes between calls: built once per connection.
-    """
-    from users.models import _insert_parts
-
-    backend = send_email.get_backend()
-    proto = DBTaskResult(
-        id=None,
-        args_kwargs={},
-        priority=send_email.priority,
-        task_path=send_email.module_path,
-        queue_name=send_email.queue_name,
-        run_after=send_email.run_after,
-        backend_name=backend.alias,
-    )
-    signal_handlers.set_run_after(DBTaskResult, proto)  # what the library's pre_save handler does
-    kwargs = f"jsonb_build_object('signup_id', {signup_id_sql}, 'kind', {kind_sql})"
-    args = f"jsonb_build_object('args', '[]'::jsonb, 'kwargs', {kwargs})"
-    overrides = {"id": "gen_random_uuid()", "args_kwargs": args, "enqueued_at": "statement_timestamp()"}
-    return _insert_parts(proto, connection, overrides)
 
 
 def email_tasks(signup_id: int | None = None, *, using: str = "default"):

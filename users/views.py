@@ -19,6 +19,7 @@ from project import metrics, ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
 from project.middleware import database_unavailable
+from users import signup_store
 from users.forms import SignupForm
 from users.models import Signup
 from users.stats import signup_count
@@ -55,7 +56,7 @@ def signup(request):
             return _thanks_redirect(request, typed)
         fields = form.to_signup_fields(ip=ip, user_agent=request.headers.get("User-Agent", ""))
         try:
-            created = Signup.objects.signup(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL)
+            created = signup_store.store(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL)
         except (OperationalError, InterfaceError) as exc:
             logger.error("signup: database unavailable (%s), nothing stored", exc.__class__.__name__)
             return database_unavailable(request, ctx={"form": form, "unavailable": True},

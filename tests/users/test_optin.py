@@ -172,7 +172,7 @@ def test_the_consent_ledger_is_append_only(client):
 def test_the_orm_path_of_local_mode_stores_and_queues_the_same():
     from datetime import timedelta
 
-    from users.models import _signup_orm
+    from users.signup_store import _orm as _signup_orm
 
     def store(name: str) -> bool:
         signup = Signup(full_name=name, email="Sq@example.com", consent=True, consent_version="v1")

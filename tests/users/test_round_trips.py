@@ -24,6 +24,7 @@ from django.test import override_settings
 from devenv.servers import AppServer
 from tests.conftest import SERVICES
 from tests.helpers import statement_counts
+from users import signup_store
 from users.models import Signup
 
 pytestmark = pytest.mark.usefixtures("live_db")
@@ -146,7 +147,7 @@ def test_the_signup_statement_is_prepared_on_its_connection_only_with_server_bin
     with override_settings(DATABASE_SERVER_BINDING=binding):
         for i in range(8):  # more runs than psycopg's prepare_threshold (5)
             signup = Signup(full_name="P", email=f"p{i}-{binding}@example.com", country="GB")
-            Signup.objects.using("default").signup(signup, ip="198.51.100.9", notice_after=timedelta(hours=1))
+            signup_store.store(signup, ip="198.51.100.9", notice_after=timedelta(hours=1))
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'WITH s AS (INSERT%%'")
             assert (cursor.fetchone()[0] > 0) is prepared

@@ -54,9 +54,13 @@ def names_read(source: str) -> set[str]:
         elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load) and _is_os_environ(node.value):
             if name := _literal(node.slice):
                 found.add(name)
-        elif isinstance(node, ast.Compare) and any(isinstance(op, ast.In | ast.NotIn) for op in node.ops):
-            if _is_os_environ(node.comparators[0]) and (name := _literal(node.left)):
-                found.add(name)
+        elif (
+            isinstance(node, ast.Compare)
+            and any(isinstance(op, ast.In | ast.NotIn) for op in node.ops)
+            and _is_os_environ(node.comparators[0])
+            and (name := _literal(node.left))
+        ):
+            found.add(name)
     return found
 
 

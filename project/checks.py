@@ -59,7 +59,7 @@ def check_database_tls(app_configs, **kwargs):
             errors.append(
                 Warning(
                     f"Database {alias!r}: sslmode={mode} but the CA bundle {options.get('sslrootcert')!r} is missing.",
-                    hint="Set DATABASE_SSLROOTCERT to the RDS CA bundle (see README, TLS to RDS).",
+                    hint="Set DATABASE_SSLROOTCERT to the RDS CA bundle (see docs/database.md, Credentials and TLS).",
                     id="project.W005",
                 )
             )

@@ -1,6 +1,6 @@
 """Request helpers shared by the apps.
 
-The client's IP, by deployment (infra/README.md, "Which client IP the app sees"):
+The client's IP, by deployment (docs/deployment.md, "Which client IP the app sees"):
 1. CLIENT_IP_HEADER set (private_ingress: API Gateway -> VPC Link -> NLB -> internal ALB): the header API
    Gateway sets from $context.identity.sourceIp, replacing any the caller sent. No X-Forwarded-For entry
    is the client's on that path (API Gateway adds none; the ALB appends the NLB's address). Its last

@@ -7,7 +7,7 @@
 3. The staff pages (project.http.staff_prefixes: the admin, /ops/) stay English, whatever the browser asks.
 4. Responses vary on Accept-Language (Django) and Cookie (the switcher's cookie), so no shared cache serves
    one visitor's language to another.
-Cost: a cookie read and a cached parse of Accept-Language per request, no I/O (see the README's bench).
+Cost: a cookie read and a cached parse of Accept-Language per request, no I/O (see docs/languages.md).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class LocaleMiddleware:
     """Activate the visitor's language for the request (English on staff pages); say which, and vary on it.
 
     Not a subclass of Django's LocaleMiddleware: that one also serves language-prefixed URLs (looking for a
-    prefix in the path twice per request), which we do not use; this costs a quarter of it (README, bench).
+    prefix in the path twice per request), which we do not use; this costs a quarter of it (docs/languages.md).
     """
 
     def __init__(self, get_response) -> None:

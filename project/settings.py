@@ -1,4 +1,4 @@
-"""Settings, read from the environment (every variable is in .env.example and the README).
+"""Settings, read from the environment (every variable is in .env.example and docs/configuration.md).
 
 With nothing set the service runs in *local mode*: SQLite and a local-memory cache, a development
 SECRET_KEY kept in .local/ — and says so in the log at start-up (project/apps.py).
@@ -131,12 +131,12 @@ TEMPLATES = [
 # user and password, for the primary and the replicas; DATABASE_IAM_AUTH uses RDS IAM tokens instead.
 DATABASE_SECRET_ARN = env_str("DATABASE_SECRET_ARN")
 DATABASE_IAM_AUTH = env_bool("DATABASE_IAM_AUTH", False)
-# TLS to PostgreSQL: verify-full against the RDS CA bundle unless told otherwise (see README, "TLS to RDS").
+# TLS to PostgreSQL: verify-full against the RDS CA bundle unless told otherwise (docs/database.md).
 DATABASE_SSLMODE = env_str("DATABASE_SSLMODE", "verify-full")
 if DATABASE_SSLMODE not in SSLMODES:
     raise ImproperlyConfigured(f"DATABASE_SSLMODE={DATABASE_SSLMODE!r} is not one of {sorted(SSLMODES)}")
 DATABASE_SSLROOTCERT = env_str("DATABASE_SSLROOTCERT", str(BASE_DIR / "certs" / "rds-global-bundle.pem"))
-# Bounded sockets (README "Connections"): keepalives and tcp_user_timeout end a connection to a host that
+# Bounded sockets (docs/database.md, "Connections"): keepalives and tcp_user_timeout end a connection to a host that
 # vanished; statement/lock timeouts (ms) are set on the app role by setup_db_roles, and sent as a fallback.
 DATABASE_BOUNDS = {
     "keepalives_idle": env_int("DATABASE_KEEPALIVES_IDLE", 10, minimum=1),
@@ -178,7 +178,7 @@ for _i, _url in enumerate(env_list("DATABASE_REPLICA_URLS"), start=1):
 # Relative share of reads for each replica, in the order of DATABASE_REPLICA_URLS ("3,1"); default equal.
 _replicas = [alias for alias in DATABASES if alias != "default"]
 REPLICA_WEIGHTS = dict(zip(_replicas, env_weights("DATABASE_REPLICA_WEIGHTS", len(_replicas)), strict=True))
-# Replica routing (project/db/): installed when replicas are configured; see the README's "Routing".
+# Replica routing (project/db/): installed when replicas are configured; see docs/database.md, "Replica routing".
 DATABASE_ROUTERS = ["project.db.router.PrimaryReplicaRouter"] if len(DATABASES) > 1 else []
 REPLICA_MAX_LAG = env_float("REPLICA_MAX_LAG", 5.0)  # seconds behind the primary before a replica serves nobody
 REPLICA_MAX_LAG_BYTES = env_int("REPLICA_MAX_LAG_BYTES", 0, minimum=0)  # 0 = no limit in bytes
@@ -271,7 +271,7 @@ OTP_TOTP_ISSUER = env_str("SITE_NAME", "Signups")  # the name authenticator apps
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
-# The public side speaks these (locale/<code>/; see "Languages" in the README); staff pages stay English.
+# The public side speaks these (locale/<code>/; see docs/languages.md); staff pages stay English.
 LANGUAGES = env_languages("LANGUAGES", ["en", "de", "fr", "es"])
 LOCALE_PATHS = [BASE_DIR / "locale"]
 LANGUAGE_COOKIE_AGE = 365 * 86400
@@ -375,7 +375,7 @@ LOGGING = {
 # Bearer token that unlocks /ready's detail (WAL positions, errors, router state) besides a staff session.
 READY_TOKEN = env_secret("READY_TOKEN")
 
-# --- Ops dashboard (/ops/: CloudWatch beside live health; see the README's "Ops dashboard") ---------
+# --- Ops dashboard (/ops/: CloudWatch beside live health; see docs/operations.md) ---------------
 # boto3 also honours AWS_ENDPOINT_URL and its usual credential chain (task role, AWS_PROFILE, ...).
 AWS_REGION = env_str("AWS_REGION") or env_str("AWS_DEFAULT_REGION", "us-east-1")
 OPS_ALB = env_str("OPS_ALB")  # the LoadBalancer dimension: app/<name>/<id>
@@ -397,7 +397,7 @@ if not 0 < SLO_AVAILABILITY < 100:
 SLO_LATENCY_MS = env_int("SLO_LATENCY_MS", 500, minimum=1)  # the latency objective: answered within this many ms
 METRICS_NAMESPACE = env_str("METRICS_NAMESPACE", "Signup/App")  # CloudWatch namespace of the app's EMF metrics
 
-# --- Email and queue (users/emails.py sends, users/tasks.py queues; see the README's "The person's data") ---
+# --- Email and queue (users/emails.py sends, users/tasks.py queues; see docs/email.md) ---------------------------
 # The queue: django-tasks with its database backend, so an email is queued in the transaction that needs it.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "email"]}}
 EMAIL_PROVIDER = env_str("EMAIL_PROVIDER", "console" if LOCAL_MODE else "ses")

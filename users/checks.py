@@ -33,7 +33,7 @@ def check_email_links(app_configs, **kwargs):
 def check_ses_events(app_configs, **kwargs):
     """Sending through SES without its bounce/complaint topic: bounced addresses would keep getting email."""
     if settings.EMAIL_PROVIDER == "ses" and not settings.SES_EVENTS_TOPIC_ARN:
-        hint = "Set SES_EVENTS_TOPIC_ARN to the SNS topic of the SES configuration set (see README, Bounces)."
+        hint = "Set SES_EVENTS_TOPIC_ARN to the SNS topic of the SES configuration set (see docs/email.md, Bounces)."
         return [Warning("EMAIL_PROVIDER=ses but SES_EVENTS_TOPIC_ARN is unset: /webhooks/ses/ refuses every event.",
                         hint=hint, id="users.W003")]  # fmt: skip
     return []
@@ -50,5 +50,5 @@ def check_languages(app_configs, **kwargs):
     if not missing:
         return []
     return [Warning(f"LANGUAGES offers {', '.join(missing)} but locale/ has no compiled catalogue for it.",
-                    hint="Run `make test` or `make run` (msgfmt), or add locale/<code>/ and translate it (README, "
-                         "Languages).", id="users.W004")]  # fmt: skip
+                    hint="Run `make test` or `make run` (msgfmt), or add locale/<code>/ and translate it (docs/"
+                         "languages.md).", id="users.W004")]  # fmt: skip

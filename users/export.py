@@ -34,7 +34,7 @@ FLUSH_BYTES = 64 * 1024  # hand the server a piece once this much CSV is buffere
 # A cell starting with one of these is a formula to Excel/LibreOffice/Sheets (CSV injection, OWASP).
 FORMULA_STARTS = frozenset("=+-@\t\r")
 # A phone the form validated is E.164: "+" and digits only, which no spreadsheet runs as a formula. It is
-# written as is, quoted like every text cell, so "Format quoted field as text" keeps the + (README).
+# written as is, quoted like every text cell, so "Format quoted field as text" keeps the + (docs/staff.md).
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 PHONE_COLUMN = EXPORT_FIELDS.index("phone")
 

@@ -5,7 +5,7 @@
    queued emails. Deleted rather than erased: nobody proved the address was theirs, so there is no consent
    to keep proof of, and an anonymised row plus a `purged` event per typo, stranger's address or bot would
    keep growing while meaning nothing (the landing count counts confirmed people only). This includes
-   signups from before double opt-in existed: they were never confirmed either (see the README).
+   signups from before double opt-in existed: they were never confirmed either (see docs/personal-data.md).
 2. Network data. RETENTION_NETWORK_DAYS (90) after it was collected, the IP and user agent of a signup
    (from created_at), its confirmation IP (from confirmed_at) and each ledger event's IP (from its time)
    are cleared. The ledger keeps when, what and which wording: proof of consent without the network trace.

@@ -22,7 +22,7 @@ PLUGIN_DIRS = ("/opt/tf-plugins", "/usr/local/share/tf-plugins", "/usr/share/tf-
 # A region no other test uses, so the stack never shows up in the ops tests' moto data.
 REGION = "ca-central-1"
 
-# What moto cannot do, and how the moto run works around it (the same list is in infra/README.md):
+# What moto cannot do, and how the moto run works around it (the same list is in docs/deployment.md):
 MOTO_VARS = {
     "replica_count": 0,  # every instance gets the same DbiResourceId, so a replica's apply fails
     # no member clusters to read back, DeleteCacheSubnetGroup missing. Also proves that tasks get no

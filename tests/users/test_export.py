@@ -124,7 +124,7 @@ def test_cells_that_look_like_formulas_are_made_text_but_not_valid_phones(export
     assert rows["new@example.net"]["user_agent"] == "'@SUM(A1)"
     assert rows["new@example.net"]["phone"] == "'+1+cmd|' /C calc'!A0"
     assert rows["mid@example.org"]["phone"] == "+442079460958"
-    assert '"+442079460958"' in body  # quoted: "Format quoted field as text" keeps the + (README)
+    assert '"+442079460958"' in body  # quoted: "Format quoted field as text" keeps the + (docs/staff.md)
     assert rows["mid@example.org"]["consent_at"].endswith("Z")  # ISO 8601, UTC
     assert rows["old@example.com"]["full_name"] == "Old Timer"
 

@@ -53,7 +53,8 @@ def invite(user, by: str, *, email: bool = False) -> EnrolmentInvite:
 def find(token: str) -> tuple[EnrolmentInvite | None, str]:
     """Return (the live invitation this token names, "") or (None, why: "bad", "used", "expired")."""
     pk, _, signature = token.partition("-")
-    found = EnrolmentInvite.objects.select_related("user").filter(pk=int(pk)).first() if pk.isdigit() else None
+    plausible = pk.isascii() and pk.isdigit() and len(pk) <= 18  # a bigint: a longer number is no row, not a 500
+    found = EnrolmentInvite.objects.select_related("user").filter(pk=int(pk)).first() if plausible else None
     if found is None or not found.matches(signature):
         return None, "bad"
     if found.used_at is not None:

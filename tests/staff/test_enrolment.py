@@ -76,6 +76,8 @@ def test_bad_expired_and_revoked_links_get_a_4xx_page(client):
     assert client.get(first).status_code == 404
     pk, _, signature = second.rstrip("/").rsplit("/", 1)[1].partition("-")
     assert client.get(f"{ENROL}{pk}-{'0' * len(signature)}/").status_code == 404
+    for junk in ["9" * 40 + "-ab", "-", "x-y", "\u0663-ab"]:  # no row, not a 500
+        assert client.get(f"{ENROL}{junk}/").status_code == 404
     EnrolmentInvite.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     expired = client.get(second)
     assert expired.status_code == 410 and "expired" in expired.content.decode()

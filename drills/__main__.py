@@ -20,7 +20,7 @@ from drills.harness import run
 
 # In this order: promote_replica leaves the replica as the primary, so it comes last.
 DRILLS = ["kill_replica", "pause_replay", "kill_redis", "freeze_redis", "restart_primary", "freeze_primary",
-          "freeze_replica", "slow_clients", "promote_replica"]  # fmt: skip
+          "freeze_replica", "freeze_replica_staff", "slow_clients", "promote_replica"]  # fmt: skip
 RESULTS = BASE_DIR / "drills" / "results"
 
 

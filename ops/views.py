@@ -1,6 +1,7 @@
 import hmac
 from datetime import UTC, datetime
 from importlib import import_module
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user
@@ -27,9 +28,24 @@ def health(request):
 @never_cache
 def ready(request):
     """Readiness for on-call and alarms: 503 when the primary is unreachable; detail for staff or the token."""
+    if not _spelled_plainly(request):
+        return HttpResponse("Not Found", content_type="text/plain", status=404)  # what the ALB's rule answers
     checks = run_checks()
     doc = summary(checks) if _may_see_detail(request) else {"status": status(checks)}
     return JsonResponse(doc, status=503 if doc["status"] == "unavailable" else 200)
+
+
+def _spelled_plainly(request) -> bool:
+    """Say whether the request line spelled the path as /ready or /ready/, the paths the ALB hides.
+
+    The listener rule matches the path as sent; the server decodes it, so /%72eady passed the ALB and was
+    answered here as /ready. The raw request line is gunicorn's RAW_URI (nginx passes it on unchanged);
+    a server without one (the test client) cannot be asked.
+    """
+    raw = request.META.get("RAW_URI")
+    if raw is None:
+        return True
+    return urlsplit(raw).path in ("/ready", "/ready/")
 
 
 def _may_see_detail(request) -> bool:

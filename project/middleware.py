@@ -5,18 +5,20 @@ import csp.middleware
 from csp.constants import HEADER, HEADER_REPORT_ONLY
 from csp.utils import build_policy
 from django.conf import settings
-from django.core.handlers.exception import convert_exception_to_response
+from django.core.handlers.exception import response_for_exception
 from django.core.signals import setting_changed
 from django.db import InterfaceError, OperationalError
 from django.dispatch import receiver
 from django.shortcuts import render
 from django.utils.module_loading import import_string
 
+from project.db.middleware import retry_on_primary
 from project.http import staff_prefixes
 
 logger = logging.getLogger("project")
 
 RETRY_AFTER_SECONDS = 30
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
 
 def database_unavailable(request, status: int = 503, ctx: dict | None = None, template: str = "503.html"):
@@ -37,7 +39,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if isinstance(exception, (OperationalError, InterfaceError)):
+        if isinstance(exception, DATABASE_ERRORS):
             name = exception.__class__.__name__
             logger.error("database unavailable on %s %s: %s", request.method, request.path, name)
             return database_unavailable(request)
@@ -50,7 +52,11 @@ class StaffMiddleware:
     Public pages (the form, the thank-you page, the person's own pages) read no session and no user, so
     every signup used to pay for middleware only staff need. Staff paths are the admin (ADMIN_URL) and
     settings.STAFF_PATHS (/ops/); /ready loads a staff session itself (ops/views.py). The inner chain is
-    built as Django builds MIDDLEWARE, its process_view/_exception/_template_response hooks included.
+    built as Django builds MIDDLEWARE, its process_view/_exception/_template_response hooks included, with one
+    difference: a database error raised by one of these middleware (the session read, the user, a session
+    save) is not made a 500 where it happens, as Django's chain does before any process_exception hook
+    could see it. It comes up to here: the friendly 503, and a GET that failed on a replica runs again on the
+    primary (project.db.middleware.retry_on_primary), as for an error in a view.
     """
 
     def __init__(self, get_response):
@@ -66,14 +72,22 @@ class StaffMiddleware:
                 self.template_hooks.append(middleware.process_template_response)
             if hasattr(middleware, "process_exception"):
                 self.exception_hooks.append(middleware.process_exception)
-            handler = convert_exception_to_response(middleware)
+            handler = _convert_all_but_database_errors(middleware)
         self.staff_chain = handler
 
     def _is_staff(self, request) -> bool:
         return request.path_info.startswith(self.prefixes)
 
     def __call__(self, request):
-        return self.staff_chain(request) if self._is_staff(request) else self.get_response(request)
+        if not self._is_staff(request):
+            return self.get_response(request)
+        try:
+            return self.staff_chain(request)
+        except DATABASE_ERRORS as exc:
+            again = "; running it again on the primary" if retry_on_primary(request, exc) else ""
+            logger.error("database unavailable in the staff middleware on %s %s: %s%s", request.method,
+                         request.path, exc.__class__.__name__, again)  # fmt: skip
+            return database_unavailable(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if self._is_staff(request):
@@ -96,6 +110,22 @@ class StaffMiddleware:
                 if response is not None:
                     return response
         return None
+
+
+def _convert_all_but_database_errors(get_response):
+    """Django's convert_exception_to_response (an exception becomes its 4xx/500 response), letting database
+    errors through to StaffMiddleware."""
+
+    @functools.wraps(get_response)
+    def inner(request):
+        try:
+            return get_response(request)
+        except DATABASE_ERRORS:
+            raise
+        except Exception as exc:
+            return response_for_exception(request, exc)
+
+    return inner
 
 
 class CSPMiddleware(csp.middleware.CSPMiddleware):

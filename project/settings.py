@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "anymail",
     "django_tasks",
     "django_tasks_db",
+    "staff.apps.StaffConfig",  # enrolment invitations (staff/enrolment.py); its admin after auth's and django-otp's
 ]
 
 MIDDLEWARE = [
@@ -268,6 +269,10 @@ LOGIN_URL = "admin:login"
 # Staff need a second factor (TOTP, or a one-time backup code) besides the password: staff/access.py.
 STAFF_OTP_REQUIRED = env_bool("STAFF_OTP_REQUIRED", True)
 OTP_TOTP_ISSUER = env_str("SITE_NAME", "Signups")  # the name authenticator apps show
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # no TOTP key, QR code or backup code of a colleague in the admin
+# An authenticator is enrolled only through an invitation link (manage.py invite_staff, or a superuser's
+# "send enrolment link" in the admin), valid this many hours and once: staff/enrolment.py.
+STAFF_ENROLMENT_HOURS = env_int("STAFF_ENROLMENT_HOURS", 24, minimum=1, maximum=7 * 24)
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -327,6 +332,9 @@ CONTENT_SECURITY_POLICY = {
 SIGNUP_RATE_LIMIT = env_rate("SIGNUP_RATE_LIMIT", "20/600")
 # Admin login: lock out an (IP, username) pair after AXES_FAILURE_LIMIT failures for AXES_COOLOFF_MINUTES.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+# ... and a username after STAFF_USERNAME_FAILURE_LIMIT failures from any addresses within the cool-off
+# (password spraying from many addresses); higher, as anyone may spend it (staff/lockout.py).
+STAFF_USERNAME_FAILURE_LIMIT = env_int("STAFF_USERNAME_FAILURE_LIMIT", 20, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_CLIENT_IP_CALLABLE = "project.http.client_ip"
@@ -337,8 +345,10 @@ AXES_VERBOSE = False
 AXES_SENSITIVE_PARAMETERS = ["password", "username"]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 # Apps whose reads always use the primary: the lockout must see the failure recorded a moment ago.
-# A one-time code is checked and spent on the primary too (django-otp locks the device row).
-ROUTER_PRIMARY_APPS = {"axes", "otp_totp", "otp_static"}
+# A one-time code or enrolment link is checked and spent on the primary too (django-otp locks the device
+# row). Staff sessions too: a session missing from the cache (Redis restarted, evicted, its breaker open)
+# is read inside the staff middleware, before any retry could move it off a frozen or lagging replica.
+ROUTER_PRIMARY_APPS = {"axes", "otp_totp", "otp_static", "staff", "sessions"}
 
 # --- Logging: JSON lines on stdout; no passwords, secrets or full email addresses (project/requestlog.py) -
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
@@ -422,6 +432,10 @@ ANYMAIL = {
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 if not PUBLIC_BASE_URL.startswith(("https://", "http://")):
     raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with https:// or http://")
+# Where staff open the admin: the origin of enrolment links (staff/enrolment.py); the public site's by default.
+STAFF_BASE_URL = env_str("STAFF_BASE_URL", PUBLIC_BASE_URL).rstrip("/")
+if not STAFF_BASE_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"STAFF_BASE_URL={STAFF_BASE_URL!r} must start with https:// or http://")
 # A failed send is tried again after EMAIL_RETRY_SECONDS, doubling each time up to an hour, EMAIL_MAX_ATTEMPTS times.
 EMAIL_RETRY_SECONDS = env_float("EMAIL_RETRY_SECONDS", 30.0, minimum=0.05)
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 12, minimum=1)

@@ -2,9 +2,10 @@
 
 1. An active staff account, signed in with its password (the admin login, behind django-axes' lockout).
 2. When `STAFF_OTP_REQUIRED` (on unless set to 0; the local tools set 0), that session is also verified by
-   a second factor: a TOTP code from the authenticator app enrolled at the first sign-in, or a one-time
-   backup code (django-otp's static tokens: the codes shown at enrolment, or `manage.py addstatictoken USER`,
-   the break-glass path). django-otp's OTPMiddleware says whether the session is verified.
+   a second factor: a TOTP code from the authenticator app enrolled through an enrolment link
+   (staff/enrolment.py: an account without a device cannot sign in), or a one-time backup code (django-otp's
+   static tokens: the codes shown at enrolment, or `manage.py addstatictoken USER`, the break-glass path).
+   django-otp's OTPMiddleware says whether the session is verified.
 3. A staff session ends after `STAFF_SESSION_IDLE_MINUTES` without a request (settings: the session's age is
    renewed by every request).
 """

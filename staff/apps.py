@@ -1,4 +1,12 @@
+from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
+
+
+class StaffConfig(AppConfig):
+    """The staff app itself: enrolment invitations (staff/models.py), its commands and admin."""
+
+    name = "staff"
+    default_auto_field = "django.db.models.BigAutoField"
 
 
 class StaffAdminConfig(AdminConfig):

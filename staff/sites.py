@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import path, reverse
 
-from staff import access, views
+from staff import access, lockout, views
 
 
 class StaffAdminSite(admin.AdminSite):
@@ -25,6 +25,8 @@ class StaffAdminSite(admin.AdminSite):
         """Django's login (axes counts its failures), then on to the second factor when it is still missing."""
         if request.method == "GET" and access.needs_second_factor(request.user):
             return redirect(_second_factor_url(request.GET.get("next", "")))
+        if request.method == "POST" and lockout.username_locked(request.POST.get("username", "")):
+            return views.staff_lockout(request)  # sprayed from many addresses: no password is checked
         response = super().login(request, extra_context)
         if request.method == "POST" and response.status_code == 302 and access.needs_second_factor(request.user):
             return redirect(_second_factor_url(response["Location"]))  # the password was right
@@ -34,6 +36,8 @@ class StaffAdminSite(admin.AdminSite):
         return [
             path("second-factor/", views.second_factor, name="second_factor"),
             path("second-factor/setup/", views.setup, name="second_factor_setup"),
+            path("second-factor/enrol/", views.enrol, name="second_factor_enrol"),
+            path("second-factor/enrol/<str:token>/", views.enrol_link, name="second_factor_enrol_link"),
             path("second-factor/logout/", views.leave, name="second_factor_logout"),
             *super().get_urls(),
         ]

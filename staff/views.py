@@ -1,8 +1,11 @@
 """The second factor: enter a code, or enrol an authenticator app (TOTP) and get backup codes.
 
-Enrolment keeps the new key in the session until a code from the app proves it was scanned, then, in one
-transaction, replaces the user's authenticator and backup codes. Codes are checked by django-otp's devices,
-which throttle wrong guesses (each failure doubles the wait) and accept a TOTP code or a backup code once.
+Who may enrol is staff/enrolment.py's policy: an account without a device gets a page saying to ask for an
+enrolment link; the link (enrol_link, then enrol) opens enrolment in that session; so does a session verified
+by the current factor. Enrolment keeps the new key in the session until a code from the app proves it was
+scanned, then, in one transaction, replaces the user's authenticator and backup codes. Codes are checked by
+django-otp's devices, which throttle wrong guesses (each failure doubles the wait) and accept a TOTP code or a
+backup code once.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_otp.util import random_hex
 
-from staff import access
+from staff import access, enrolment
 from staff.forms import CodeForm
+from staff.models import EnrolmentInvite
 
 logger = logging.getLogger("staff")
 
@@ -56,12 +60,14 @@ def _signed_in_staff(view):
 
 @_signed_in_staff
 def second_factor(request):
-    """Ask for a code from the authenticator app or a backup code; enrolment when the user has neither."""
+    """Ask for a code from the authenticator app or a backup code; without a device, say to ask for a link."""
     user, next_url = request.user, _next(request)
+    if request.session.get(enrolment.PENDING_KEY):
+        return redirect("admin:second_factor_enrol")  # came from an enrolment link, then signed in
     if not access.second_factor_required() or access.is_verified(user):
         return redirect(next_url)
     if not user_has_device(user):
-        return redirect(_with_next("admin:second_factor_setup", next_url))
+        return _render(request, "admin/staff/no_device.html", {"title": "Ask for an enrolment link"}, status=403)
     form = CodeForm(request.POST or None)
     if form.is_valid():
         device = _verify(user, form.cleaned_data["code"])
@@ -78,12 +84,46 @@ def second_factor(request):
                                                                 "title": "Second factor"})  # fmt: skip
 
 
+@never_cache
+def enrol_link(request, token: str):
+    """The emailed or printed link: check it, keep it in the session, go on to a URL without the token."""
+    invite, reason = enrolment.find(token)
+    if invite is None:
+        return _invalid(request, reason)
+    request.session[enrolment.PENDING_KEY] = invite.pk
+    return redirect("admin:second_factor_enrol")
+
+
+@never_cache
+def enrol(request):
+    """After the owner's password: a POST spends the link and opens enrolment in this session."""
+    invite_id = request.session.get(enrolment.PENDING_KEY)
+    invite = EnrolmentInvite.objects.live().select_related("user").filter(pk=invite_id).first() if invite_id else None
+    if invite is None:
+        request.session.pop(enrolment.PENDING_KEY, None)
+        return _invalid(request, "used" if invite_id else "bad")
+    user = request.user
+    if not access.is_staff_member(user):
+        return redirect_to_login(request.get_full_path(), reverse("admin:login"))
+    if user.pk != invite.user_id:
+        return _invalid(request, "other_account", status=403)
+    if request.method == "POST":
+        del request.session[enrolment.PENDING_KEY]
+        if not enrolment.spend(invite.pk, user):
+            return _invalid(request, "used")
+        request.session[enrolment.CLAIMED_KEY] = invite.pk
+        return redirect("admin:second_factor_setup")
+    ctx = {"title": "Set up your second factor", "username": user.get_username(), "replaces": user_has_device(user)}
+    return _render(request, "admin/staff/enrol.html", ctx)
+
+
 @_signed_in_staff
 def setup(request):
     """Enrol an authenticator app: its QR code and key, then a code from it; show new backup codes once."""
     user, next_url = request.user, _next(request)
-    if user_has_device(user) and not access.is_verified(user):
-        return redirect(_with_next("admin:second_factor", next_url))  # prove the old factor first
+    by_invitation = enrolment.enrolment_open(request.session, user)
+    if not by_invitation and not access.is_verified(user):
+        return redirect(_with_next("admin:second_factor", next_url))  # a link, or the old factor, first
     key = request.session.setdefault(SETUP_KEY, random_hex(20))
     device = TOTPDevice(user=user, key=key, name="authenticator")
     form = CodeForm(request.POST or None)
@@ -91,9 +131,10 @@ def setup(request):
         totp = _totp(device, form.cleaned_data["code"])
         if totp is not None:
             device.confirmed, device.last_t = True, totp.t()
-            codes = _replace_devices(user, device)
+            codes = _replace_devices(user, device, by_invitation)
             otp_login(request, device)
-            del request.session[SETUP_KEY]
+            for name in (SETUP_KEY, enrolment.CLAIMED_KEY):
+                request.session.pop(name, None)
             logger.info("staff user %s: authenticator enrolled, %d new backup codes", user.pk, len(codes))
             ctx = {"codes": codes, "next": next_url, "title": "Your backup codes"}
             return _render(request, "admin/staff/backup_codes.html", ctx)
@@ -119,12 +160,18 @@ def leave(request):
     return redirect("admin:login")
 
 
+@transaction.atomic
 def _verify(user, code: str):
-    """Return the device that accepts `code` (TOTP, or a backup code it then forgets), or None."""
+    """Return the device that accepts `code` (TOTP, or a backup code it then forgets), or None.
+
+    A backup code is spent in the same transaction that queues the notice to the other superusers.
+    """
     for device in devices_for_user(user):
         if isinstance(device, TOTPDevice) and not (code.isdigit() and len(code) == device.digits):
             continue
         verified = verify_token(user, device.persistent_id, code)  # throttled, under a row lock
+        if isinstance(verified, StaticDevice):
+            enrolment.backup_code_used(user, left=verified.token_set.count())
         if verified is not None:
             return verified
     return None
@@ -139,8 +186,13 @@ def _totp(device: TOTPDevice, code: str) -> TOTP | None:
 
 
 @transaction.atomic
-def _replace_devices(user, device: TOTPDevice) -> list[str]:
-    """Make `device` the user's only authenticator, with a fresh set of backup codes; return the codes."""
+def _replace_devices(user, device: TOTPDevice, by_invitation: bool) -> list[str]:
+    """Make `device` the user's only authenticator, with a fresh set of backup codes; return the codes.
+
+    The user's other enrolment links stop working, and the other superusers are told, in the same transaction.
+    """
+    EnrolmentInvite.objects.filter(user=user, used_at__isnull=True).delete()
+    enrolment.enrolled(user, by_invitation=by_invitation)
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
     device.save()
@@ -150,8 +202,14 @@ def _replace_devices(user, device: TOTPDevice) -> list[str]:
     return codes
 
 
-def _render(request, template: str, ctx: dict) -> TemplateResponse:
-    return TemplateResponse(request, template, {**admin.site.each_context(request), **ctx})
+def _render(request, template: str, ctx: dict, status: int = 200) -> TemplateResponse:
+    return TemplateResponse(request, template, {**admin.site.each_context(request), **ctx}, status=status)
+
+
+def _invalid(request, reason: str, status: int | None = None) -> TemplateResponse:
+    """The one page for a link that cannot be used: 404 not valid, 410 used or expired, 403 another account's."""
+    status = status or (404 if reason == "bad" else 410)
+    return _render(request, "admin/staff/enrol_invalid.html", {"title": "Enrolment link", "reason": reason}, status)
 
 
 def _next(request) -> str:

@@ -51,23 +51,31 @@ class RoutingMiddleware:
             state.end_request(token)
 
     def process_exception(self, request, exception):
-        current = state.current()
-        alias = _failed_replica(current.read_alias)
-        if (
-            not isinstance(exception, (OperationalError, InterfaceError))
-            or request.method not in RETRYABLE_METHODS
-            or current.retry
-            or alias is None
-        ):
-            return None
-        current.retry = True
-        monitor.mark_down(alias, exception)
-        connection = connections[alias]
-        with contextlib.suppress(DatabaseError):
-            connection.close()
-        connection.errors_occurred = False  # handled: a later failure elsewhere is not blamed on it
-        logger.warning("%s %s failed on %s; running it again on the primary", request.method, request.path, alias)
+        retry_on_primary(request, exception)
         return None  # the 503 page answers now; __call__ replaces it with the run on the primary
+
+
+def retry_on_primary(request, exception: Exception) -> bool:
+    """Mark a replica that failed this GET down, and have RoutingMiddleware run the request again on the
+    primary, once; say whether it will. For a view's exception, and for one of the staff-only middleware
+    (project.middleware.StaffMiddleware), which Django never hands to process_exception."""
+    current = state.current()
+    alias = _failed_replica(current.read_alias)
+    if (
+        not isinstance(exception, (OperationalError, InterfaceError))
+        or request.method not in RETRYABLE_METHODS
+        or current.retry
+        or alias is None
+    ):
+        return False
+    current.retry = True
+    monitor.mark_down(alias, exception)
+    connection = connections[alias]
+    with contextlib.suppress(DatabaseError):
+        connection.close()
+    connection.errors_occurred = False  # handled: a later failure elsewhere is not blamed on it
+    logger.warning("%s %s failed on %s; running it again on the primary", request.method, request.path, alias)
+    return True
 
 
 def _failed_replica(alias: str | None) -> str | None:

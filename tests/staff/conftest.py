@@ -26,6 +26,13 @@ def make_staff(username: str = "staff", **extra):
     return User.objects.create_user(username, password=PASSWORD, is_staff=True, is_superuser=True, **extra)
 
 
+def invite_path(user) -> str:
+    """A fresh enrolment link's path for `user`, as `manage.py invite_staff` makes it."""
+    from staff import enrolment
+
+    return enrolment.invite(user, "manage.py").path()
+
+
 def totp_code(key_hex: str, drift: int = 0) -> str:
     """The code an authenticator app shows for this key now (drift=1: the next 30-second step)."""
     from binascii import unhexlify

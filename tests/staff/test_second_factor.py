@@ -1,4 +1,5 @@
-"""The staff second factor (staff/access.py) with STAFF_OTP_REQUIRED on: enrolment, codes, backup codes, break-glass."""
+"""The staff second factor (staff/access.py) with STAFF_OTP_REQUIRED on: enrolment by link, codes, backup codes,
+break-glass."""
 
 import io
 import re
@@ -8,13 +9,14 @@ from django.core.management import call_command
 from django_otp.plugins.otp_static.models import StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.staff.conftest import PASSWORD, make_staff, totp_code
+from tests.staff.conftest import PASSWORD, invite_path, make_staff, totp_code
 
 pytestmark = [pytest.mark.usefixtures("live_db", "otp_on")]
 
 LIST = "/admin/users/signup/"
 SECOND = "/admin/second-factor/"
 SETUP = "/admin/second-factor/setup/"
+ENROL = "/admin/second-factor/enrol/"
 
 
 def _password_login(client, username="staff", next_url=LIST):
@@ -22,14 +24,20 @@ def _password_login(client, username="staff", next_url=LIST):
                                                           "next": next_url})  # fmt: skip
 
 
-def _enrol(client) -> tuple[TOTPDevice, list[str]]:
+def _enrol(client, user=None) -> tuple[TOTPDevice, list[str]]:
+    """Enrol through a fresh enrolment link (the session is signed in with `user`'s password)."""
+    from django.contrib.auth.models import User
+
+    user = user or User.objects.get(pk=client.session["_auth_user_id"])
+    assert client.get(invite_path(user))["Location"] == ENROL
+    assert client.post(ENROL)["Location"] == SETUP
     page = client.get(SETUP)
     key = client.session["staff_otp_setup_key"]
     secret = re.search(r'data-testid="otp-secret">([A-Z2-7 ]+)<', page.content.decode()).group(1)
     done = client.post(SETUP, {"code": totp_code(key), "next": LIST})
     assert done.status_code == 200 and done.context["codes"]
     assert secret.replace(" ", "") and "<svg" in page.content.decode()  # the QR code, inline
-    return TOTPDevice.objects.get(confirmed=True), done.context["codes"]
+    return TOTPDevice.objects.get(user=user, confirmed=True), done.context["codes"]
 
 
 def test_the_default_is_on_outside_the_local_tools():
@@ -43,15 +51,19 @@ def test_the_default_is_on_outside_the_local_tools():
     assert out.stdout.strip().splitlines()[-1] == "True"
 
 
-def test_a_password_alone_opens_no_signup_list(client):
+def test_a_password_alone_opens_no_signup_list_and_no_enrolment(client):
     make_staff()
     response = _password_login(client)
     assert response.status_code == 302 and response["Location"].startswith(SECOND)
     listing = client.get(LIST)
     assert listing.status_code == 302 and listing["Location"].startswith("/admin/login/")
     assert client.get(listing["Location"])["Location"].startswith(SECOND)  # the login page sends them on
-    assert client.get(SECOND)["Location"].startswith(SETUP)  # no device yet: enrolment
+    page = client.get(SECOND)  # no device yet: ask for an enrolment link
+    assert page.status_code == 403 and "Ask an administrator for an enrolment link" in page.content.decode()
+    assert client.get(SETUP)["Location"].startswith(SECOND)  # enrolment stays shut without a link
+    assert client.post(SETUP, {"code": "123456"})["Location"].startswith(SECOND)
     assert client.get("/admin/").status_code == 302
+    assert not TOTPDevice.objects.exists()
 
 
 def test_enrolment_then_the_list_opens_and_backup_codes_work_once(client):
@@ -104,7 +116,7 @@ def test_addstatictoken_is_the_break_glass_path_and_works_once(client):
     assert "That code did not work" in client.post(SECOND, {"code": token}).content.decode()
 
 
-def test_a_backup_code_without_an_app_leads_to_enrolment(client):
+def test_a_backup_code_without_an_app_leads_to_enrolment_from_the_verified_session(client):
     user = make_staff()
     out = io.StringIO()
     call_command("addstatictoken", user.username, stdout=out)  # an account never enrolled, given a code
@@ -147,13 +159,23 @@ def test_ready_detail_needs_a_verified_staff_session(client, settings):
     assert "checks" in client.get("/ready").json()
 
 
-def test_setup_refuses_to_replace_a_device_without_the_old_factor(client):
+def test_setup_refuses_to_replace_a_device_without_the_old_factor_or_a_link(client):
     make_staff()
     _password_login(client)
     _enrol(client)
     client.logout()
     _password_login(client)
     assert client.get(SETUP)["Location"].startswith(SECOND)
+
+
+def test_a_verified_session_may_enrol_again_without_a_link(client):
+    make_staff()
+    _password_login(client)
+    device, _ = _enrol(client)
+    assert client.get(SETUP).status_code == 200  # still verified by the device just enrolled
+    key = client.session["staff_otp_setup_key"]
+    assert client.post(SETUP, {"code": totp_code(key), "next": LIST}).status_code == 200
+    assert TOTPDevice.objects.get(confirmed=True).key == key != device.key
 
 
 def test_forms_need_csrf(csrf_client):
@@ -168,7 +190,7 @@ def test_a_person_without_the_second_factor_can_log_out(csrf_client):
     make_staff()
     token = csrf_client.get("/admin/login/").context["csrf_token"]
     csrf_client.post("/admin/login/", {"username": "staff", "password": PASSWORD, "csrfmiddlewaretoken": token})
-    page = csrf_client.get(SETUP)
+    page = csrf_client.get(SECOND)
     assert 'action="/admin/second-factor/logout/"' in page.content.decode()
     response = csrf_client.post("/admin/second-factor/logout/", {"csrfmiddlewaretoken": page.context["csrf_token"]})
     assert response.status_code == 302 and "_auth_user_id" not in csrf_client.session

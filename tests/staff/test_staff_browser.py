@@ -10,6 +10,7 @@ from django.core.management import call_command
 from devenv.servers import AppServer
 from tests.conftest import OUTPUT, SERVICES
 from tests.staff.conftest import PASSWORD, axe_violations, code_for_secret, make_staff
+from tests.users.mail import run_queue
 
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.browser]
 
@@ -45,13 +46,35 @@ def _enter(page, code: str) -> None:
     page.wait_for_load_state()
 
 
+def _invite(username: str) -> str:
+    out = io.StringIO()
+    call_command("invite_staff", username, stdout=out, stderr=io.StringIO())
+    return "/" + out.getvalue().strip().split("/", 3)[3]
+
+
 def test_the_list_opens_only_with_the_second_factor_and_a_static_token_works_once(browser, otp_server):
+    from django.core import mail
+
     make_staff()
-    # First sign-in: the password alone opens nothing; enrolment asks for the app's code.
+    make_staff("boss", email="boss@example.org")  # another superuser: told of the enrolment
+    # A password alone: a page saying to ask for an enrolment link, and nothing opens.
     page = _login(browser, otp_server)
-    assert "/admin/second-factor/setup/" in page.url
+    assert "/admin/second-factor/" in page.url
+    assert "Ask an administrator for an enrolment link" in page.inner_text("#content")
+    page.goto(f"{otp_server.url}/admin/second-factor/setup/")
+    assert "/admin/second-factor/setup/" not in page.url  # enrolment stays shut without a link
     assert not _opens_the_list(page, otp_server)
-    page.goto(f"{otp_server.url}/admin/second-factor/setup/?next={LIST}")
+    page.context.close()
+    # The enrolment link (manage.py invite_staff), opened before signing in: the password, then enrolment.
+    link = _invite("staff")
+    page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(otp_server.url + link)
+    assert "/admin/login/" in page.url and link not in page.url  # the token is gone from the address bar
+    page.get_by_label("Username").fill("staff")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Set up my authenticator").click()
+    page.wait_for_url("**/admin/second-factor/setup/**")
     page.screenshot(path=OUTPUT / "staff-otp-setup.png", full_page=True)
     assert axe_violations(page) == []
     assert page.locator(".otp-qr svg").count() == 1
@@ -62,7 +85,17 @@ def test_the_list_opens_only_with_the_second_factor_and_a_static_token_works_onc
     assert len(codes) == 10
     page.get_by_role("link", name="Continue").click()
     assert _opens_the_list(page, otp_server)
+    # The same link again: a clear 4xx page.
+    again = page.goto(otp_server.url + link)
+    assert again.status == 410 and "already been used" in page.inner_text("#content")
     page.context.close()
+    # The other superuser is told (the worker sends what the web request queued).
+    mail.outbox.clear()
+    run_queue()
+    assert sorted((m.to[0], m.subject) for m in mail.outbox) == [
+        ("boss@example.org", "Staff sign-in: an authenticator was enrolled for staff"),
+        ("boss@example.org", "Staff sign-in: an enrolment link was made for staff"),
+    ]
     # Next sign-in: the password, then a code from the app (the next 30-second step's, as a phone ahead shows).
     page = _login(browser, otp_server)
     assert "/admin/second-factor/" in page.url and not _opens_the_list(page, otp_server)

@@ -442,6 +442,8 @@ EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 12, minimum=1)
 # Signed links: seconds each kind stays valid (users/tokens.py): confirm 7 days, manage-my-data 30 days.
 CONFIRM_TTL = env_int("CONFIRM_TTL", 7 * 86400, minimum=60)
 MANAGE_TTL = env_int("MANAGE_TTL", 30 * 86400, minimum=60)
+# The cookie an emailed link is exchanged for at first use (users/selfservice.py): seconds it opens the pages.
+SELF_SERVICE_COOKIE_TTL = env_int("SELF_SERVICE_COOKIE_TTL", 30 * 60, minimum=60, maximum=86400)
 # "Send me my link" (/my-data/): requests per client IP and per address per window (requests/seconds).
 LINK_RATE_LIMIT_IP = env_rate("LINK_RATE_LIMIT_IP", "10/3600")
 LINK_RATE_LIMIT_ADDRESS = env_rate("LINK_RATE_LIMIT_ADDRESS", "3/3600")

@@ -58,14 +58,19 @@ def absolute(path: str) -> str:
 
 
 def links(signup: Signup) -> dict[str, str]:
-    """Return the signed links of an email for this person (confirm, manage, unsubscribe) and the privacy page."""
-    manage = tokens.make(tokens.MANAGE, signup.pk, signup.email)
+    """Return the signed links of an email for this person (confirm, manage, unsubscribe) and the privacy page.
+
+    Each carries the person's link version now, when the email is rendered (users/tokens.py): a link asked for
+    later revokes it.
+    """
+
+    def url(name: str, purpose: str) -> str:
+        return absolute(reverse(name, args=[tokens.for_signup(purpose, signup)]))
+
     return {
-        "confirm_url": absolute(reverse("users:confirm", args=[tokens.make(tokens.CONFIRM, signup.pk, signup.email)])),
-        "manage_url": absolute(reverse("users:manage", args=[manage])),
-        "unsubscribe_url": absolute(
-            reverse("users:unsubscribe", args=[tokens.make(tokens.UNSUBSCRIBE, signup.pk, signup.email)])
-        ),
+        "confirm_url": url("users:confirm", tokens.CONFIRM),
+        "manage_url": url("users:manage", tokens.MANAGE),
+        "unsubscribe_url": url("users:unsubscribe", tokens.UNSUBSCRIBE),
         "privacy_url": absolute("/privacy/"),
     }
 

@@ -58,7 +58,7 @@ def erase_signup(pk: int, user=None, *, reason: str = "erased") -> Erasure | Non
         if signup.is_erased:
             return None
         address, ip = signup.email, signup.ip_address
-        values = anonymous_values(pk)
+        values = {**anonymous_values(pk), "link_version": signup.link_version + 1}  # every link is revoked
         for field, value in values.items():
             setattr(signup, field, value)
         if signup.withdrawn_at is None:

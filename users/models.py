@@ -93,6 +93,8 @@ class Signup(models.Model):
     language = models.CharField(max_length=10, default="en", db_default="en")
     # Last "you are already signed up" email queued: at most one per address per hour.
     notice_sent_at = models.DateTimeField(null=True, blank=True)
+    # Every emailed link carries this number (users/tokens.py); raising it revokes every link sent before.
+    link_version = models.PositiveIntegerField(default=0, db_default=0)
 
     objects = SignupQuerySet.as_manager()
 

@@ -1,23 +1,34 @@
 """The person's own pages, reached by signed links in their emails (no accounts).
 
-1. A GET on any emailed link changes nothing (mail scanners open links): it shows a page with a button;
-   only the POST acts. The one exception to "needs our CSRF token" is the RFC 8058 one-click
-   unsubscribe POST, authenticated by its token alone.
-2. A bad link (tampered, expired, used, for an erased person) gets one friendly 4xx page offering a new
-   link: 400 invalid, 410 expired, 409 already used. Never a 5xx.
-3. Every read and write here uses the primary: the person acts on what they just did.
-4. "Send me my link" answers the same whatever the address: known or not, rate-limited or not (per address,
-   silently); only the per-IP limit shows, as it reveals nothing about anybody.
+1. An emailed link is exchanged at first use: its GET checks the token, sets a short-lived cookie for that
+   link's purpose only (HttpOnly, SameSite=Lax, Secure over HTTPS, path-scoped, SELF_SERVICE_COOKIE_TTL) and
+   redirects to a clean URL without the token. Only that one request line holds the token; the pages after it
+   use the cookie. Responses at a token URL send `Referrer-Policy: no-referrer`.
+2. A GET changes nothing (mail scanners open links): the clean URL shows a page with a button; only the POST
+   acts (with our CSRF token). The exceptions, authenticated by the token alone: the RFC 8058 one-click
+   unsubscribe POST on its link, and a confirm POST on its link (pages served before the exchange existed).
+3. A link opens only its purpose: the unsubscribe link (seen by mailbox providers in a header) withdraws
+   consent and nothing else; no response here hands out a freshly signed link.
+4. Links are revocable (users/tokens.py, Signup.link_version): "send me a new link", withdrawal and erasure
+   raise the version, and every link and cookie made before is refused. After a withdrawal on the manage
+   page the person's own cookie is renewed at the new version.
+5. A bad link or cookie (tampered, expired, revoked, used, for an erased person) gets one friendly 4xx page
+   offering a new link: 400 invalid, 410 expired or revoked, 409 already used. Never a 5xx.
+6. Every read and write here uses the primary: the person acts on what they just did.
+7. "Send me my link" answers the same whatever the address, and does the same work: known or not, one UPDATE
+   and one queue row (the worker drops a row that names nobody); rate-limited per address silently; only the
+   per-IP limit shows, as it reveals nothing about anybody.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django import forms
 from django.conf import settings
 from django.db import router, transaction
-from django.db.models import Value
+from django.db.models import F, Value
 from django.db.models.functions import Lower
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -26,12 +37,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from project import ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
-from users import consent, export, tokens
+from users import consent, emails, export, tokens
 from users.erasure import erase_signup
 from users.forms import SignupForm, clean_text
 from users.models import ConsentEvent, Signup
@@ -42,6 +53,14 @@ from users.tasks import enqueue_email
 logger = logging.getLogger("users")
 
 BAD_LINK_STATUS = {"invalid": 400, "expired": 410, "used": 409}
+# The cookie each kind of link is exchanged for, and the only path it is sent to.
+COOKIES = {
+    tokens.CONFIRM: ("confirm", "/signup/confirm/"),
+    tokens.MANAGE: ("mydata", "/my-data/manage/"),
+    tokens.UNSUBSCRIBE: ("unsubscribe", "/my-data/unsubscribe/"),
+}
+CLEAN_URLS = {tokens.CONFIRM: "users:confirm_page", tokens.MANAGE: "users:manage_page",
+              tokens.UNSUBSCRIBE: "users:unsubscribe_page"}  # fmt: skip
 
 
 class LinkForm(forms.Form):
@@ -55,30 +74,77 @@ class LinkForm(forms.Form):
 
 
 # --- helpers ----------------------------------------------------------------------------------------
-def _bad_link(request, reason: str):
-    ctx = {"reason": reason}
-    return render(request, "users/bad_link.html", ctx, status=BAD_LINK_STATUS[reason])
+def _token_url(view):
+    """Mark a view at a URL holding a token: no-store, and its URL never leaves in a Referer header."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return never_cache(wrapped)
 
 
-def _person(purpose: str, token: str, *, lock: bool = False) -> tuple[Signup | None, str]:
+def _bad_link(request, reason: str, forget: str | None = None):
+    ctx = {"reason": reason, "language_next": reverse("users:send_link")}  # not back to a URL holding a token
+    response = render(request, "users/bad_link.html", ctx, status=BAD_LINK_STATUS[reason])
+    return _forget(response, forget) if forget else response
+
+
+def _cookie_name(purpose: str) -> str:
+    name = COOKIES[purpose][0]
+    return f"__Secure-{name}" if settings.SESSION_COOKIE_SECURE else name
+
+
+def _remember(response, request, purpose: str, signup: Signup):
+    """Set the short-lived cookie that opens this purpose's pages for this person, at their link version."""
+    response.set_cookie(_cookie_name(purpose), tokens.for_signup(purpose, signup, cookie=True),
+                        max_age=settings.SELF_SERVICE_COOKIE_TTL, path=COOKIES[purpose][1], httponly=True,
+                        secure=settings.SESSION_COOKIE_SECURE or request.is_secure(), samesite="Lax")  # fmt: skip
+    return response
+
+
+def _forget(response, purpose: str):
+    response.delete_cookie(_cookie_name(purpose), path=COOKIES[purpose][1], samesite="Lax")
+    return response
+
+
+def _person(purpose: str, token: str, *, cookie: bool = False, lock: bool = False) -> tuple[Signup | None, str]:
     """Return the signup this token opens (row-locked when `lock`, inside a transaction), or (None, reason)."""
     try:
-        claim = tokens.read(purpose, token)
+        claim = tokens.read(purpose, token, cookie=cookie)
     except tokens.BadToken as exc:
         return None, exc.reason
     rows = Signup.objects.using(router.db_for_write(Signup))
     signup = (rows.select_for_update() if lock else rows).filter(pk=claim.signup_id).first()
-    if signup is None or signup.is_erased or not tokens.matches(purpose, claim, signup.email):
-        return None, "invalid"
-    return signup, ""
+    problem = tokens.opens(purpose, claim, signup)
+    return (None, problem) if problem else (signup, "")
+
+
+def _visitor(request, purpose: str, *, lock: bool = False) -> tuple[Signup | None, str]:
+    """Return the signup this request's cookie for `purpose` opens, or (None, reason); no cookie is "expired"."""
+    value = request.COOKIES.get(_cookie_name(purpose))
+    return _person(purpose, value, cookie=True, lock=lock) if value else (None, "expired")
+
+
+def _exchange(request, purpose: str, token: str):
+    """Trade an emailed link for its cookie and a redirect to the clean URL; nothing else happens."""
+    with use_primary():
+        signup, problem = _person(purpose, token)
+    if signup is None:
+        return _bad_link(request, problem)
+    if purpose == tokens.CONFIRM and (signup.is_confirmed or signup.withdrawn_at is not None):
+        return _bad_link(request, "used")
+    return _remember(redirect(CLEAN_URLS[purpose]), request, purpose, signup)
 
 
 def _withdraw(signup: Signup, ip: str | None) -> bool:
-    """Withdraw consent now (the caller holds the row lock); False when it was withdrawn already."""
+    """Withdraw consent now and revoke every link (the caller holds the row lock); False when already withdrawn."""
     if signup.withdrawn_at is not None:
         return False
-    signup.withdrawn_at, signup.consent = timezone.now(), False
-    signup.save(update_fields=["withdrawn_at", "consent"])
+    signup.withdrawn_at, signup.consent, signup.link_version = timezone.now(), False, signup.link_version + 1
+    signup.save(update_fields=["withdrawn_at", "consent", "link_version"])
     ConsentEvent.objects.using(signup._state.db).create(signup=signup, kind=ConsentEvent.WITHDRAWN, ip=ip,
                                                         wording_version=signup.consent_version)  # fmt: skip
     transaction.on_commit(invalidate_signup_count, using=signup._state.db)
@@ -86,21 +152,30 @@ def _withdraw(signup: Signup, ip: str | None) -> bool:
     return True
 
 
-def _manage_url(signup: Signup) -> str:
-    return reverse("users:manage", args=[tokens.make(tokens.MANAGE, signup.pk, signup.email)])
-
-
 # --- confirm (double opt-in) ---------------------------------------------------------------------------
+@_token_url
+@require_http_methods(["GET", "POST"])
+def confirm_link(request, token: str):
+    if request.method == "GET":
+        return _exchange(request, tokens.CONFIRM, token)
+    return _confirm(request, lambda lock: _person(tokens.CONFIRM, token, lock=lock))
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
-def confirm(request, token: str):
+def confirm(request):
+    return _confirm(request, lambda lock: _visitor(request, tokens.CONFIRM, lock=lock))
+
+
+def _confirm(request, find):
+    """Show the Confirm button (GET) or confirm (POST) for the person `find(lock)` returns."""
     using = router.db_for_write(Signup)
     with transaction.atomic(using=using):
-        signup, problem = _person(tokens.CONFIRM, token, lock=request.method == "POST")
+        signup, problem = find(request.method == "POST")
         if signup is None:
-            return _bad_link(request, problem)
+            return _bad_link(request, problem, forget=tokens.CONFIRM)
         if signup.is_confirmed or signup.withdrawn_at is not None:
-            return _bad_link(request, "used")
+            return _bad_link(request, "used", forget=tokens.CONFIRM)
         if request.method == "GET":
             return render(request, "users/confirm.html", {"signup": signup})
         ip = client_ip(request)
@@ -111,18 +186,25 @@ def confirm(request, token: str):
                                                  wording_version=wording)  # fmt: skip
         transaction.on_commit(invalidate_signup_count, using=using)
     logger.info("signup %s: address confirmed", signup.pk)
-    return redirect(_manage_url(signup) + "?confirmed=1")
+    response = redirect(reverse("users:manage_page") + "?confirmed=1")  # straight in: the cookie, not a link
+    return _forget(_remember(response, request, tokens.MANAGE, signup), tokens.CONFIRM)
 
 
 # --- manage my data --------------------------------------------------------------------------------
+@_token_url
+@require_GET
+def manage_link(request, token: str):
+    return _exchange(request, tokens.MANAGE, token)
+
+
 @never_cache
-@require_http_methods(["GET"])
-def manage(request, token: str):
+@require_GET
+def manage(request):
     with use_primary():
-        signup, problem = _person(tokens.MANAGE, token)
+        signup, problem = _visitor(request, tokens.MANAGE)
         if signup is None:
-            return _bad_link(request, problem)
-        ctx = {"signup": signup, "events": list(signup.events.all()), "token": token,
+            return _bad_link(request, problem, forget=tokens.MANAGE)
+        ctx = {"signup": signup, "events": list(signup.events.all()),
                "consent_words": consent.wording(signup.consent_version) if signup.consent_version else None,
                "just_confirmed": "confirmed" in request.GET, "just_withdrawn": "withdrawn" in request.GET}  # fmt: skip
     return render(request, "users/manage.html", ctx)
@@ -130,11 +212,11 @@ def manage(request, token: str):
 
 @never_cache
 @require_POST
-def download(request, token: str):
+def download(request):
     with use_primary():
-        signup, problem = _person(tokens.MANAGE, token)
+        signup, problem = _visitor(request, tokens.MANAGE)
         if signup is None:
-            return _bad_link(request, problem)
+            return _bad_link(request, problem, forget=tokens.MANAGE)
         body = export.person_json(signup)
     logger.info("signup %s: the person downloaded their data", signup.pk)
     response = HttpResponse(body, content_type="application/json")
@@ -144,41 +226,60 @@ def download(request, token: str):
 
 @never_cache
 @require_POST
-def withdraw(request, token: str):
+def withdraw(request):
     with transaction.atomic(using=router.db_for_write(Signup)):
-        signup, problem = _person(tokens.MANAGE, token, lock=True)
+        signup, problem = _visitor(request, tokens.MANAGE, lock=True)
         if signup is None:
-            return _bad_link(request, problem)
+            return _bad_link(request, problem, forget=tokens.MANAGE)
         _withdraw(signup, client_ip(request))
-    return redirect(reverse("users:manage", args=[token]) + "?withdrawn=1")
+    # Every emailed link is revoked now; the person's own cookie follows the new version.
+    return _remember(redirect(reverse("users:manage_page") + "?withdrawn=1"), request, tokens.MANAGE, signup)
 
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def erase(request, token: str):
+def erase(request):
     with use_primary():
-        signup, problem = _person(tokens.MANAGE, token)
+        signup, problem = _visitor(request, tokens.MANAGE)
     if signup is None:
-        return _bad_link(request, problem)
+        return _bad_link(request, problem, forget=tokens.MANAGE)
     if request.method == "GET":
-        return render(request, "users/erase.html", {"signup": signup, "token": token})
-    erase_signup(signup.pk, None, reason="erased")
-    return render(request, "users/erased.html", {})
+        return render(request, "users/erase.html", {"signup": signup})
+    erase_signup(signup.pk, None, reason="erased")  # raises the link version: every link and cookie is dead
+    return _forget(render(request, "users/erased.html", {}), tokens.MANAGE)
 
 
-# --- one-click unsubscribe (RFC 8058) ---------------------------------------------------------------------
-@never_cache
+# --- unsubscribe (RFC 8058 one-click on the link; a page with a button for people) ---------------------------
+@_token_url
 @csrf_exempt  # mail providers POST here without our cookie; the signed token is the authentication
 @require_http_methods(["GET", "POST"])
-def unsubscribe(request, token: str):
-    with transaction.atomic(using=router.db_for_write(Signup)):
-        signup, problem = _person(tokens.UNSUBSCRIBE, token, lock=request.method == "POST")
+def unsubscribe_link(request, token: str):
+    if request.method == "GET":
+        return _exchange(request, tokens.UNSUBSCRIBE, token)
+    return _unsubscribe(request, lambda: _person(tokens.UNSUBSCRIBE, token, lock=True))
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request):
+    if request.method == "GET":
+        with use_primary():
+            signup, problem = _visitor(request, tokens.UNSUBSCRIBE)
         if signup is None:
-            return _bad_link(request, problem)
-        if request.method == "POST":
-            _withdraw(signup, client_ip(request))
-    ctx = {"signup": signup, "done": request.method == "POST", "manage_url": _manage_url(signup)}
-    return render(request, "users/unsubscribe.html", ctx)
+            return _bad_link(request, problem, forget=tokens.UNSUBSCRIBE)
+        return render(request, "users/unsubscribe.html", {"done": False})
+    return _unsubscribe(request, lambda: _visitor(request, tokens.UNSUBSCRIBE, lock=True))
+
+
+def _unsubscribe(request, find):
+    """Withdraw the consent of the person `find()` returns; the answer holds no link to their data."""
+    with transaction.atomic(using=router.db_for_write(Signup)):
+        signup, problem = find()
+        if signup is None:
+            return _bad_link(request, problem, forget=tokens.UNSUBSCRIBE)
+        _withdraw(signup, client_ip(request))
+    ctx = {"done": True, "language_next": reverse("users:home")}  # not back to a URL holding a token
+    return _forget(render(request, "users/unsubscribe.html", ctx), tokens.UNSUBSCRIBE)
 
 
 # --- send me my link ---------------------------------------------------------------------------------------
@@ -198,7 +299,12 @@ def send_link(request):
 
 
 def _queue_link(address: str) -> None:
-    """Queue the manage link for this address if we hold it and its per-address limit allows; say nothing."""
+    """Queue a new link for this address if we hold it and its limit allows, revoking the old ones; say nothing.
+
+    Known or not, the same statements run: a locking read, one UPDATE (of no row for an address we do not
+    hold) and one queue row (naming nobody for such an address: the worker drops it without sending), so
+    neither the answer's timing nor the database's work tells them apart.
+    """
     limit, window = settings.LINK_RATE_LIMIT_ADDRESS
     allowed, _ = ratelimit.hit(LINK_SCOPE, address_key(address), limit, window)
     if not allowed:
@@ -207,9 +313,13 @@ def _queue_link(address: str) -> None:
     using = router.db_for_write(Signup)
     with transaction.atomic(using=using):
         rows = Signup.objects.using(using).alias(address=Lower("email"))  # the unique index's expression
-        signup = rows.filter(address=Lower(Value(address)), email_blocked_at__isnull=True).first()
-        if signup is not None and not signup.is_erased:
-            enqueue_email(signup.pk, "link")
+        signup = rows.select_for_update().filter(address=Lower(Value(address)), email_blocked_at__isnull=True).first()
+        known = signup if signup is not None and not signup.is_erased else None
+        pk = known.pk if known else None  # pk=None: "id IS NULL", the same statement updating no row
+        Signup.objects.using(using).filter(pk=pk).update(link_version=F("link_version") + 1)
+        # Not confirmed yet: the confirmation email (its footer holds the manage link), as the old one is revoked.
+        pending = known is not None and not known.is_confirmed and known.withdrawn_at is None
+        enqueue_email(pk, emails.CONFIRM if pending else emails.LINK)
 
 
 @never_cache

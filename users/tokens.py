@@ -1,11 +1,17 @@
-"""Signed links in emails: one TimestampSigner per purpose, each with its own salt and lifetime.
+"""Signed links in emails, and the cookies they are exchanged for: one TimestampSigner per purpose.
 
-1. A token carries only the signup id and a purpose-bound check value, never an address or a name.
-2. Each purpose has its own salt: a confirm token is refused as a manage token, and the reverse.
-3. Each purpose has its own lifetime (CONFIRM_TTL, MANAGE_TTL seconds); the unsubscribe link lives as
-   long as the manage link, since both go out in the same email.
+1. A token carries only the signup id, a purpose-bound check value and the person's link version, never an
+   address or a name.
+2. Each purpose has its own salt: a confirm token is refused as a manage token, and the reverse. The cookie an
+   emailed link is exchanged for (users/selfservice.py) is a purpose of its own: its own salt per link kind,
+   so neither a cookie nor a link opens what the other kind opens.
+3. Each purpose has its own lifetime (CONFIRM_TTL, MANAGE_TTL seconds; the cookies SELF_SERVICE_COOKIE_TTL);
+   the unsubscribe link lives as long as the manage link, since both go out in the same email.
 4. A token is bound to the address it was sent to: after erasure (the address changes) it opens nothing.
-5. A confirm token is single-use by its effect: once confirmed_at is set, the link answers "already used".
+5. A token is bound to the person's link version (Signup.link_version): "send me a new link", withdrawal and
+   erasure raise it, and every link and cookie made before is refused (`opens`). Links mailed before versions
+   existed carry none and count as version 0.
+6. A confirm token is single-use by its effect: once confirmed_at is set, the link answers "already used".
 """
 
 from __future__ import annotations
@@ -14,12 +20,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core import signing
-from django.utils.crypto import salted_hmac
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 CONFIRM = "confirm"
 MANAGE = "manage"
 UNSUBSCRIBE = "unsubscribe"
 _SALTS = {CONFIRM: "users.tokens.confirm", MANAGE: "users.tokens.manage", UNSUBSCRIBE: "users.tokens.unsubscribe"}
+_COOKIE_SALTS = {purpose: f"{salt}.cookie" for purpose, salt in _SALTS.items()}
 
 
 class BadToken(Exception):
@@ -34,9 +41,16 @@ class BadToken(Exception):
 class Claim:
     signup_id: int
     check: str
+    version: int = 0
 
 
-def _max_age(purpose: str) -> int:
+def _signer(purpose: str, cookie: bool) -> signing.TimestampSigner:
+    return signing.TimestampSigner(salt=(_COOKIE_SALTS if cookie else _SALTS)[purpose])
+
+
+def _max_age(purpose: str, cookie: bool) -> int:
+    if cookie:
+        return settings.SELF_SERVICE_COOKIE_TTL
     return settings.CONFIRM_TTL if purpose == CONFIRM else settings.MANAGE_TTL
 
 
@@ -45,28 +59,41 @@ def address_check(purpose: str, email: str) -> str:
     return salted_hmac(_SALTS[purpose], email.lower(), algorithm="sha256").hexdigest()[:16]
 
 
-def make(purpose: str, signup_id: int, email: str) -> str:
-    """Return a URL-safe signed token for `purpose` naming signup `signup_id`."""
-    signer = signing.TimestampSigner(salt=_SALTS[purpose])
-    return signer.sign_object([signup_id, address_check(purpose, email)])
+def make(purpose: str, signup_id: int, email: str, version: int = 0, *, cookie: bool = False) -> str:
+    """Return a URL-safe signed token for `purpose` naming signup `signup_id` at link version `version`."""
+    return _signer(purpose, cookie).sign_object([signup_id, address_check(purpose, email), version])
 
 
-def read(purpose: str, token: str) -> Claim:
+def for_signup(purpose: str, signup, *, cookie: bool = False) -> str:
+    """Return a token for `purpose` naming this person at their current link version."""
+    return make(purpose, signup.pk, signup.email, signup.link_version, cookie=cookie)
+
+
+def read(purpose: str, token: str, *, cookie: bool = False) -> Claim:
     """Return the token's claim, or raise BadToken (expired or invalid). Does not read the database."""
-    signer = signing.TimestampSigner(salt=_SALTS[purpose])
     try:
-        value = signer.unsign_object(token, max_age=_max_age(purpose))
+        value = _signer(purpose, cookie).unsign_object(token, max_age=_max_age(purpose, cookie))
     except signing.SignatureExpired:
         raise BadToken("expired") from None
     except (signing.BadSignature, ValueError, UnicodeError):
         raise BadToken("invalid") from None
-    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int) and isinstance(value[1], str)):
+    if not (isinstance(value, list) and len(value) in (2, 3) and isinstance(value[1], str)):
         raise BadToken("invalid")
-    return Claim(signup_id=value[0], check=value[1])
+    signup_id, check, version = [*value, 0][:3]  # a link mailed before versions existed: version 0
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in (signup_id, version)):
+        raise BadToken("invalid")
+    return Claim(signup_id=signup_id, check=check, version=version)
 
 
 def matches(purpose: str, claim: Claim, email: str) -> bool:
     """Say whether the claim was made for this address (constant time)."""
-    from django.utils.crypto import constant_time_compare
-
     return constant_time_compare(claim.check, address_check(purpose, email))
+
+
+def opens(purpose: str, claim: Claim, signup) -> str:
+    """Return "" when the claim opens this person's pages, else why not ("invalid", or "expired" when revoked)."""
+    if signup is None or signup.is_erased or not matches(purpose, claim, signup.email):
+        return "invalid"
+    if claim.version != signup.link_version:  # a newer link was sent, or consent withdrawn: this one is revoked
+        return "expired"
+    return ""

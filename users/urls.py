@@ -8,13 +8,17 @@ urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("signup/thanks/", views.thanks, name="thanks"),
     path("language/", language.switch, name="language"),
-    # The person's own pages (users/selfservice.py), reached by signed links in their emails.
-    path("signup/confirm/<str:token>/", selfservice.confirm, name="confirm"),
+    # The person's own pages (users/selfservice.py): an emailed link (with its token) is exchanged for a cookie
+    # and a redirect to the clean URL beside it; the clean URLs come first (a token never reads "manage").
+    path("signup/confirm/", selfservice.confirm, name="confirm_page"),
+    path("signup/confirm/<str:token>/", selfservice.confirm_link, name="confirm"),
     path("my-data/", selfservice.send_link, name="send_link"),
     path("my-data/sent/", selfservice.link_sent, name="link_sent"),
-    path("my-data/unsubscribe/<str:token>/", selfservice.unsubscribe, name="unsubscribe"),
-    path("my-data/<str:token>/", selfservice.manage, name="manage"),
-    path("my-data/<str:token>/download/", selfservice.download, name="download"),
-    path("my-data/<str:token>/withdraw/", selfservice.withdraw, name="withdraw"),
-    path("my-data/<str:token>/erase/", selfservice.erase, name="erase"),
+    path("my-data/unsubscribe/", selfservice.unsubscribe, name="unsubscribe_page"),
+    path("my-data/unsubscribe/<str:token>/", selfservice.unsubscribe_link, name="unsubscribe"),
+    path("my-data/manage/", selfservice.manage, name="manage_page"),
+    path("my-data/manage/download/", selfservice.download, name="download"),
+    path("my-data/manage/withdraw/", selfservice.withdraw, name="withdraw"),
+    path("my-data/manage/erase/", selfservice.erase, name="erase"),
+    path("my-data/<str:token>/", selfservice.manage_link, name="manage"),
 ]

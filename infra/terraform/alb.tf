@@ -192,8 +192,21 @@ resource "aws_wafv2_web_acl_logging_configuration" "main" {
   resource_arn            = aws_wafv2_web_acl.main[0].arn
   log_destination_configs = [aws_cloudwatch_log_group.waf[0].arn]
 
-  # WAF logs every request's headers: keep staff session cookies, CSRF tokens and bearer tokens
-  # (READY_TOKEN) out of them.
+  # WAF logs every request's URI and headers. Keep out what opens a person's data or a staff session: the
+  # path and query string (an emailed link carries a signed token in its path, /my-data/<token>/), the
+  # Referer (a page's URL, the same token), cookies (staff sessions, the self-service cookie, CSRF tokens) and
+  # bearer tokens (READY_TOKEN).
+  redacted_fields {
+    uri_path {}
+  }
+  redacted_fields {
+    query_string {}
+  }
+  redacted_fields {
+    single_header {
+      name = "referer"
+    }
+  }
   redacted_fields {
     single_header {
       name = "cookie"
@@ -202,6 +215,31 @@ resource "aws_wafv2_web_acl_logging_configuration" "main" {
   redacted_fields {
     single_header {
       name = "authorization"
+    }
+  }
+
+  # And only what is needed to tune the rules: requests a rule blocked or counted. Allowed traffic is in the
+  # ALB's metrics and access logs (readable by the log-reader role only, s3.tf).
+  logging_filter {
+    default_behavior = "DROP"
+    filter {
+      behavior    = "KEEP"
+      requirement = "MEETS_ANY"
+      condition {
+        action_condition {
+          action = "BLOCK"
+        }
+      }
+      condition {
+        action_condition {
+          action = "COUNT"
+        }
+      }
+      condition {
+        action_condition {
+          action = "EXCLUDED_AS_COUNT"
+        }
+      }
     }
   }
 }

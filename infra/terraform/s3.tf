@@ -88,12 +88,21 @@ data "aws_iam_policy_document" "assets" {
 }
 
 # --- log bucket: ALB access logs and S3 server access logs ---------------------------------------
+# ALB access logs hold every request line, so an emailed link's token on its first use
+# (users/selfservice.py): one role alone may read the bucket's objects (the bucket policy denies everyone
+# else, account administrators included). Both ARNs are spelled out so the policy is known at plan time.
+locals {
+  logs_bucket         = "${local.name}-logs-${local.account_id}"
+  logs_bucket_arn     = "arn:${local.partition}:s3:::${local.logs_bucket}"
+  log_reader_role_arn = "arn:${local.partition}:iam::${local.account_id}:role/${local.name}-log-reader"
+}
+
 resource "aws_s3_bucket" "logs" {
   #checkov:skip=CKV_AWS_18:this is the access-log bucket; logging it into itself would loop
   #checkov:skip=CKV_AWS_144:logs are not replicated to a second region
   #checkov:skip=CKV2_AWS_62:nothing consumes object events
   #checkov:skip=CKV_AWS_145:ALB access logs only support SSE-S3, not SSE-KMS
-  bucket        = "${local.name}-logs-${local.account_id}"
+  bucket        = local.logs_bucket
   force_destroy = !var.deletion_protection
 }
 
@@ -158,7 +167,7 @@ data "aws_iam_policy_document" "logs" {
   statement {
     sid       = "AlbAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${local.account_id}/*"]
+    resources = ["${local.logs_bucket_arn}/alb/AWSLogs/${local.account_id}/*"]
     principals {
       type        = "AWS"
       identifiers = [data.aws_elb_service_account.main.arn]
@@ -167,7 +176,7 @@ data "aws_iam_policy_document" "logs" {
   statement {
     sid       = "AlbLogDelivery"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/alb/AWSLogs/${local.account_id}/*"]
+    resources = ["${local.logs_bucket_arn}/alb/AWSLogs/${local.account_id}/*"]
     principals {
       type        = "Service"
       identifiers = ["logdelivery.elasticloadbalancing.amazonaws.com"]
@@ -176,7 +185,7 @@ data "aws_iam_policy_document" "logs" {
   statement {
     sid       = "S3ServerAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3/assets/*"]
+    resources = ["${local.logs_bucket_arn}/s3/assets/*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]
@@ -188,10 +197,25 @@ data "aws_iam_policy_document" "logs" {
     }
   }
   statement {
+    sid       = "OnlyTheLogReaderReads"
+    effect    = "Deny"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${local.logs_bucket_arn}/*"]
+    principals {
+      type        = "AWS" # everyone, this account's administrators included ...
+      identifiers = ["*"]
+    }
+    condition { # ... but the log-reader role's sessions
+      test     = "ArnNotEquals"
+      variable = "aws:PrincipalArn"
+      values   = [local.log_reader_role_arn]
+    }
+  }
+  statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
     actions   = ["s3:*"]
-    resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
+    resources = [local.logs_bucket_arn, "${local.logs_bucket_arn}/*"]
     principals {
       type        = "AWS" # same as "*"
       identifiers = ["*"]
@@ -201,5 +225,47 @@ data "aws_iam_policy_document" "logs" {
       variable = "aws:SecureTransport"
       values   = ["false"]
     }
+  }
+}
+
+# Who may assume the reader is up to IAM in this account (its trust names the account), with MFA only.
+resource "aws_iam_role" "log_reader" {
+  name                 = "${local.name}-log-reader"
+  description          = "The only principal that may read the ALB and S3 access logs (they can hold link tokens)"
+  assume_role_policy   = data.aws_iam_policy_document.log_reader_trust.json
+  max_session_duration = 3600
+}
+
+data "aws_iam_policy_document" "log_reader_trust" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:MultiFactorAuthPresent"
+      values   = ["true"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "log_reader" {
+  name   = "read-access-logs"
+  role   = aws_iam_role.log_reader.id
+  policy = data.aws_iam_policy_document.log_reader.json
+}
+
+data "aws_iam_policy_document" "log_reader" {
+  statement {
+    sid       = "ListTheLogs"
+    actions   = ["s3:ListBucket"]
+    resources = [local.logs_bucket_arn]
+  }
+  statement {
+    sid       = "ReadTheLogs"
+    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    resources = ["${local.logs_bucket_arn}/*"]
   }
 }

@@ -223,9 +223,10 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     assert (web_lb["container_name"], web_lb["container_port"]) == ("proxy", 8000)
     assert not res["aws_ecs_service.worker"]["load_balancer"]
 
-    # WAF logs keep no cookies or bearer tokens; every log group is bounded and encrypted, replicas' too.
+    # WAF logs keep no cookies or bearer tokens (nor paths or Referers: test_log_access.py); every log group
+    # is bounded and encrypted, replicas' too.
     redacted = res["aws_wafv2_web_acl_logging_configuration.main[0]"]["redacted_fields"]
-    assert {f["single_header"][0]["name"] for f in redacted} == {"cookie", "authorization"}
+    assert {f["single_header"][0]["name"] for f in redacted if f["single_header"]} >= {"cookie", "authorization"}
     groups = {a: v for a, v in res.items() if a.startswith("aws_cloudwatch_log_group.")}
     assert {g["retention_in_days"] for g in groups.values()} == {30}
     assert {g["name"] for g in groups.values()} >= {

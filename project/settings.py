@@ -16,6 +16,7 @@ from project.env import (
     admin_url,
     database_config,
     env_bool,
+    env_datetime,
     env_float,
     env_int,
     env_languages,
@@ -452,3 +453,12 @@ AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL")
 # Days the CloudWatch log groups keep the logs (the Terraform sets it from the same value): told on /privacy/.
 LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 30, minimum=1)
 PURGE_BATCH_SIZE = 500  # rows per transaction in `manage.py purge`
+# Double opt-in's cut-over: signups made before it are never purged as unconfirmed (users/retention.py).
+# Unset: when migration 0004 was applied here, plus a day (users.retention.cutover).
+DOUBLE_OPT_IN_SINCE = env_datetime("DOUBLE_OPT_IN_SINCE")
+# The purge's ceiling: it refuses (without --force) to delete or erase more than this percent of the signups
+# in one run, unless that is at most PURGE_MAX_FLOOR rows (a small list may lose a handful at once).
+PURGE_MAX_SHARE = env_float("PURGE_MAX_SHARE", 5.0)
+PURGE_MAX_FLOOR = env_int("PURGE_MAX_FLOOR", 100, minimum=0)
+# `manage.py reconfirm`: emails per hour asking pre-cut-over signups to confirm (spread through the outbox).
+RECONFIRM_PER_HOUR = env_int("RECONFIRM_PER_HOUR", 200, minimum=1)

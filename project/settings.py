@@ -426,6 +426,12 @@ if not PUBLIC_BASE_URL.startswith(("https://", "http://")):
 # A failed send is tried again after EMAIL_RETRY_SECONDS, doubling each time up to an hour, EMAIL_MAX_ATTEMPTS times.
 EMAIL_RETRY_SECONDS = env_float("EMAIL_RETRY_SECONDS", 30.0, minimum=0.05)
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 12, minimum=1)
+# A claimed email whose worker died is retried after this long (longer than a send's worst case: SES's
+# 3 s connect + 10 s read, twice, in ANYMAIL above). The attempt counts either way.
+EMAIL_LEASE_SECONDS = env_float("EMAIL_LEASE_SECONDS", 120.0, minimum=0.1)
+# Finished queue rows are deleted after QUEUE_KEEP_DAYS; the worker prunes every QUEUE_PRUNE_SECONDS.
+QUEUE_KEEP_DAYS = env_int("QUEUE_KEEP_DAYS", 14, minimum=1)
+QUEUE_PRUNE_SECONDS = env_float("QUEUE_PRUNE_SECONDS", 600.0, minimum=1.0)
 # Signed links: seconds each kind stays valid (users/tokens.py): confirm 7 days, manage-my-data 30 days.
 CONFIRM_TTL = env_int("CONFIRM_TTL", 7 * 86400, minimum=60)
 MANAGE_TTL = env_int("MANAGE_TTL", 30 * 86400, minimum=60)

@@ -6,6 +6,8 @@ its migrations never touch them. PostgreSQL only (SQLite, local mode, goes witho
    expression): erasure, the purge and staff resend find one person's rows without scanning the table.
 2. users_tasks_finished_idx on finished_at of finished rows only: the worker's prune (users.tasks.prune)
    reads the oldest finished rows in batches; ready and running rows are not in it.
+3. users_tasks_running_idx on started_at of RUNNING rows only (a handful): the worker's claim looks for a
+   lease that ran out (a dead worker's row) on every poll.
 """
 
 import importlib
@@ -38,5 +40,11 @@ class Migration(migrations.Migration):
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_tasks_finished_idx"
             f" ON {TABLE} (finished_at) WHERE status IN ('SUCCESSFUL', 'FAILED')",
             reverse_sql="DROP INDEX CONCURRENTLY IF EXISTS users_tasks_finished_idx",
+        ),
+        CreateIndexSQL(
+            "users_tasks_running_idx",
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_tasks_running_idx"
+            f" ON {TABLE} (started_at) WHERE status = 'RUNNING'",
+            reverse_sql="DROP INDEX CONCURRENTLY IF EXISTS users_tasks_running_idx",
         ),
     ]

@@ -451,8 +451,8 @@ RETENTION_WITHDRAWN_DAYS = env_int("RETENTION_WITHDRAWN_DAYS", 30, minimum=1)
 # --- Retention and privacy (users/retention.py, `manage.py purge`; /privacy/; SES events at /webhooks/ses/) ---
 # The one SNS topic whose messages POST /webhooks/ses/ accepts (SES bounces and complaints; see "Bounces").
 SES_EVENTS_TOPIC_ARN = env_str("SES_EVENTS_TOPIC_ARN")
-# Hosts an SNS signing certificate or SubscribeURL may come from (https only); tests may widen it.
-SNS_CERT_HOST_PATTERN = r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
+# An SNS message older than this is refused (its MessageId is remembered twice as long: replays go nowhere).
+SNS_MAX_AGE_SECONDS = 3600
 SNS_CERT_CACHE_SECONDS = 24 * 3600  # a fetched signing certificate is reused this long per process
 # Where boto3 is pointed (moto in the tests); the SNS certificate fetch goes there too when set.
 AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL")

@@ -228,3 +228,26 @@ def test_a_message_that_kills_the_worker_every_time_ends_failed_after_max_attemp
     assert (row.status, len(row.worker_ids), row.exception_class_path) == ("FAILED", 3, "users.worker.LeaseExpired")
     assert len(hanging_ses.connections) == reached  # the fourth worker did not send it again
     assert "failed for good: its worker died 3 times" in (tmp_path / "last.log").read_text()
+
+
+def test_a_failed_row_keeps_the_exception_class_and_frames_never_its_message(monkeypatch, settings):
+    from tests.users.mail import run_queue
+    from users import emails
+
+    settings.EMAIL_MAX_ATTEMPTS, settings.EMAIL_RETRY_SECONDS = 2, 0.05
+    sign_up(Client(), email="ada@example.com")
+
+    def rejected(signup_id, kind):
+        address = Signup.objects.get(pk=signup_id).email
+        raise RuntimeError(f"Email address is not verified: {address}")  # as SES words it
+
+    monkeypatch.setattr(emails, "send", rejected)
+    run_queue()  # attempt 1: back to READY with back-off
+    retried = email_tasks().get()
+    assert retried.status == "READY" and "RuntimeError" in retried.traceback and "rejected" in retried.traceback
+    time.sleep(0.2)
+    run_queue()  # attempt 2 of 2: failed for good
+    row = email_tasks().get()
+    assert (row.status, row.exception_class_path) == ("FAILED", "builtins.RuntimeError")
+    assert "ada@" not in row.traceback  # the frames show code (the f-string), never the values it held
+    assert row.traceback.splitlines()[-1] == "builtins.RuntimeError (message withheld: it may hold personal data)"

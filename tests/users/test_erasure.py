@@ -164,12 +164,19 @@ def test_erasure_with_two_million_queue_rows_of_others_never_scans_the_queue(pg)
         assert not tasks.email_tasks(row.pk).exists()
     assert tasks.email_tasks().count() == QUEUE_ROWS  # nobody else's row went
     median, worst = statistics.median(timings[1:]), max(timings[1:])  # the first warms the connection's caches
+    # The worker's prune empties it in batches, each statement well inside the app role's 5 s timeout
+    # (this connection has it: a batch over it would raise here).
+    started = time.monotonic()
+    pruned = tasks.prune(keep_days=0)
+    prune = time.monotonic() - started
     OUTPUT.mkdir(exist_ok=True)
     (OUTPUT / "erasure-2m-queue-rows.txt").write_text(
         f"{QUEUE_ROWS} finished queue rows of others (filled in {fill:.1f} s); erasure of one person:"
-        f" median {median:.1f} ms, worst {worst:.1f} ms, all {[round(t, 1) for t in timings]}\n"
+        f" median {median:.1f} ms, worst {worst:.1f} ms, all {[round(t, 1) for t in timings]};"
+        f" then pruned {pruned} rows in {prune:.1f} s ({QUEUE_ROWS // 5000} statements of 5,000)\n"
     )
     assert median < 250, timings  # the target is 50 ms on a quiet machine; this one is shared and loaded
+    assert pruned == QUEUE_ROWS and not tasks.email_tasks().exists()
 
 
 def test_the_worker_prunes_finished_rows_older_than_the_setting_and_nothing_else(settings):

@@ -8,6 +8,8 @@ its migrations never touch them. PostgreSQL only (SQLite, local mode, goes witho
    reads the oldest finished rows in batches; ready and running rows are not in it.
 3. users_tasks_running_idx on started_at of RUNNING rows only (a handful): the worker's claim looks for a
    lease that ran out (a dead worker's row) on every poll.
+Then the tracebacks the worker kept until now go: their last line was the exception's message, which may
+quote an address (the worker now keeps frames and class only: users.tasks.safe_traceback).
 """
 
 import importlib
@@ -46,5 +48,10 @@ class Migration(migrations.Migration):
             "CREATE INDEX CONCURRENTLY IF NOT EXISTS users_tasks_running_idx"
             f" ON {TABLE} (started_at) WHERE status = 'RUNNING'",
             reverse_sql="DROP INDEX CONCURRENTLY IF EXISTS users_tasks_running_idx",
+        ),
+        migrations.RunSQL(
+            "UPDATE django_tasks_database_dbtaskresult SET traceback = '(removed: it may have held personal data)'"
+            " WHERE traceback <> ''",
+            reverse_sql=migrations.RunSQL.noop,
         ),
     ]

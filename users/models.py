@@ -95,6 +95,8 @@ class Signup(models.Model):
     notice_sent_at = models.DateTimeField(null=True, blank=True)
     # Every emailed link carries this number (users/tokens.py); raising it revokes every link sent before.
     link_version = models.PositiveIntegerField(default=0, db_default=0)
+    # A signup from before double opt-in was asked to confirm (`manage.py reconfirm`): asked once, not daily.
+    reconfirm_requested_at = models.DateTimeField(null=True, blank=True)
 
     objects = SignupQuerySet.as_manager()
 
@@ -229,3 +231,17 @@ class ConsentEvent(models.Model):
         if not self._state.adding:
             raise ValueError("the consent ledger is append-only (erasure clears IPs with a queryset update)")
         super().save(*args, **kwargs)
+
+
+class SnsMessage(models.Model):
+    """The MessageId of an SNS message already acted on (users/webhooks.py): a replay changes nothing twice.
+
+    In the database, in the transaction that applies the message, not in Redis (which fails open here): the id
+    is remembered exactly when the effect is. Kept twice SNS_MAX_AGE_SECONDS; older messages are refused anyway.
+    """
+
+    message_id = models.CharField(max_length=100, primary_key=True)
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.message_id

@@ -1,14 +1,20 @@
 """SES bounces and complaints, delivered by SNS to POST /webhooks/ses/: an address that bounced for good or
 complained gets no more email (users.emails skips rows with email_blocked_at), and staff see why.
 
-1. Only a genuine SNS message of our topic is acted on (users.sns); anything else answers 4xx, never 5xx.
-2. SubscriptionConfirmation: confirmed by fetching its SubscribeURL (only from an SNS host).
-3. Notification holding an SES event (event publishing's eventType or notifications' notificationType):
+1. Only a genuine, fresh SNS message of our topic is acted on (users.sns). A forgery answers 403 (SNS never
+   retries a 4xx, and only a forgery gets one); anything that may pass later (a certificate fetch that timed
+   out, the database unavailable) answers 503 with Retry-After, so SNS delivers it again (the topic's
+   delivery policy, then its dead-letter queue: infra/terraform/ses.tf). Never a 500.
+2. Each Notification's MessageId is recorded (users.models.SnsMessage) in the transaction that applies it:
+   a replay, or SNS delivering twice, is acknowledged and changes nothing. Ids older than twice
+   SNS_MAX_AGE_SECONDS are forgotten as new ones arrive (older messages are refused by their Timestamp).
+3. SubscriptionConfirmation: confirmed by fetching its SubscribeURL (only from an SNS host).
+4. Notification holding an SES event (event publishing's eventType or notifications' notificationType):
    - Bounce with bounceType Permanent: each bounced recipient's signups are blocked ("bounce: <subtype>");
      Transient bounces (full mailbox, greylisting) block nothing: SES retried already, a later mail may pass.
    - Complaint: each complaining recipient's signups are blocked ("complaint: <feedback type>").
    - Anything else (Delivery, Send, SES's topic test message) is acknowledged and ignored.
-4. Addresses match case-insensitively through the lower(email) unique index; the first block wins (its
+5. Addresses match case-insensitively through the lower(email) unique index; the first block wins (its
    time and reason stay). Logs carry counts and event types, never an address.
 """
 
@@ -16,7 +22,11 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
+import psycopg
+from django.conf import settings
+from django.db import DatabaseError, router, transaction
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -24,7 +34,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from users import sns
-from users.models import Signup
+from users.models import Signup, SnsMessage
 
 logger = logging.getLogger("users.webhooks")
 
@@ -40,13 +50,31 @@ def ses_events(request: HttpRequest) -> HttpResponse:
             sns.confirm_subscription(message)
             logger.info("ses events: subscription confirmed")
             return HttpResponse("confirmed", content_type="text/plain")
+        if message["Type"] != "Notification":
+            return HttpResponse("ignored", content_type="text/plain")
+        outcome = _apply_once(message)
     except sns.InvalidMessage as exc:
         logger.warning("ses events: message refused (%s)", exc)
         return HttpResponse("refused", status=403, content_type="text/plain")
-    if message["Type"] == "Notification":
-        blocked = _handle_event(message["Message"])
-        return HttpResponse(f"ok {blocked}", content_type="text/plain")
-    return HttpResponse("ignored", content_type="text/plain")
+    except (sns.Unavailable, DatabaseError, psycopg.Error) as exc:
+        logger.warning("ses events: not handled now, SNS will retry (%s)", _safe(exc.__class__.__name__))
+        response = HttpResponse("try again", status=503, content_type="text/plain")
+        response["Retry-After"] = "20"
+        return response
+    return HttpResponse(outcome, content_type="text/plain")
+
+
+def _apply_once(message: dict) -> str:
+    """Apply a verified Notification unless its MessageId was applied already; say which."""
+    using = router.db_for_write(SnsMessage)
+    with transaction.atomic(using=using):
+        _, created = SnsMessage.objects.using(using).get_or_create(message_id=message["MessageId"][:100])
+        if not created:
+            logger.info("ses events: message already applied, ignored")
+            return "duplicate"
+        forget = timezone.now() - timedelta(seconds=2 * settings.SNS_MAX_AGE_SECONDS)
+        SnsMessage.objects.using(using).filter(received_at__lt=forget).delete()
+        return f"ok {_handle_event(message.get('Message', ''))}"
 
 
 def _handle_event(body: str) -> int:
@@ -81,8 +109,10 @@ def block(addresses: list[str], reason: str) -> int:
     """Stop all email to these addresses (any case); return how many signups were newly blocked."""
     if not addresses:
         return 0
-    rows = Signup.objects.alias(email_lower=Lower("email")).filter(
-        email_lower__in=[a.lower() for a in addresses], email_blocked_at__isnull=True
+    rows = (
+        Signup.objects.using(router.db_for_write(Signup))
+        .alias(email_lower=Lower("email"))
+        .filter(email_lower__in=[a.lower() for a in addresses], email_blocked_at__isnull=True)
     )
     return rows.update(email_blocked_at=timezone.now(), email_blocked_reason=reason[:200])
 

@@ -237,7 +237,8 @@ resource "aws_ecs_task_definition" "job" {
   cpu                      = var.worker_cpu
   memory                   = var.worker_memory
   execution_role_arn       = aws_iam_role.execution.arn
-  task_role_arn            = each.key == "migrate" ? aws_iam_role.migrate.arn : aws_iam_role.worker.arn
+  # The purge deletes and erases but never sends: its own role, without the worker's ses:Send* (iam.tf).
+  task_role_arn = lookup({ migrate = aws_iam_role.migrate.arn, purge = aws_iam_role.purge.arn }, each.key, aws_iam_role.worker.arn)
 
   runtime_platform {
     operating_system_family = "LINUX"

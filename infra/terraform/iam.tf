@@ -148,7 +148,8 @@ data "aws_iam_policy_document" "task" {
     actions   = ["ecs:DescribeServices"]
     resources = ["arn:${local.partition}:ecs:${var.region}:${local.account_id}:service/${aws_ecs_cluster.main.name}/${local.name}-app"]
   }
-  # Static and media files.
+  # Static and media files: read only. The web tier never writes or deletes there (collectstatic runs at
+  # build time, and nothing uploads), so a compromised web task cannot deface or delete the assets.
   statement {
     sid       = "AssetsBucket"
     actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
@@ -156,22 +157,12 @@ data "aws_iam_policy_document" "task" {
   }
   statement {
     sid       = "AssetsObjects"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.assets.arn}/*"]
-  }
-  statement {
-    sid       = "AssetsEncrypt"
-    actions   = ["kms:GenerateDataKey"]
-    resources = [aws_kms_key.main.arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = ["s3.${var.region}.amazonaws.com"]
-    }
   }
 }
 
-# --- worker task role (the worker service and the purge): the database and sending email -----------
+# --- worker task role (the worker service): the database and sending email -------------------------
 resource "aws_iam_role" "worker" {
   name               = "${local.name}-ecs-worker"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
@@ -198,6 +189,18 @@ data "aws_iam_policy_document" "worker" {
       values   = [local.email_from]
     }
   }
+}
+
+# --- purge task role: the database only. It deletes and erases; it never sends email (no ses:Send*) ---
+resource "aws_iam_role" "purge" {
+  name               = "${local.name}-ecs-purge"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+resource "aws_iam_role_policy" "purge" {
+  name   = "purge"
+  role   = aws_iam_role.purge.id
+  policy = data.aws_iam_policy_document.app_database.json
 }
 
 # --- migration task role: the owner's password, which RDS manages ---------------------------------

@@ -72,6 +72,22 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
+  # SNS moves an undeliverable SES event to the encrypted dead-letter queue (ses.tf).
+  statement {
+    sid       = "SnsToDeadLetterQueue"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
   # CloudWatch alarms publish to the encrypted SNS topic.
   statement {
     sid       = "CloudWatchAlarmsToSns"

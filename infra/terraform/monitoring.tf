@@ -173,3 +173,21 @@ resource "aws_cloudwatch_composite_alarm" "burn" {
   alarm_actions     = [aws_sns_topic.alarms.arn]
   ok_actions        = [aws_sns_topic.alarms.arn]
 }
+
+# An SES event SNS could not deliver to the webhook (its delivery policy exhausted): a bounce or complaint
+# not yet applied, so we may keep mailing someone who complained. Any message in the queue alarms.
+resource "aws_cloudwatch_metric_alarm" "ses_events_dead_letters" {
+  alarm_name          = "${local.name}-ses-events-dead-letters"
+  alarm_description   = "SES events SNS could not deliver to /webhooks/ses/ are in ${aws_sqs_queue.ses_events_dlq.name}: apply them (docs/notes/sec-queue.md)"
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = aws_sqs_queue.ses_events_dlq.name }
+  statistic           = "Maximum"
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  period              = 300
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}

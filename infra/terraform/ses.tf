@@ -42,6 +42,7 @@ resource "aws_route53_record" "dkim" {
 resource "aws_sns_topic" "ses_events" {
   name              = "${local.name}-ses-events"
   kms_master_key_id = aws_kms_key.main.arn
+  signature_version = 2 # SHA256: the webhook refuses version 1 (SHA1)
 }
 
 resource "aws_sns_topic_policy" "ses_events" {
@@ -86,11 +87,63 @@ resource "aws_ses_event_destination" "sns" {
 
 # SNS posts a SubscriptionConfirmation first; the webhook confirms it (GET SubscribeURL after checking
 # the signature), so Terraform does not wait for it. Raw delivery stays off: the signature covers the
-# SNS envelope. SNS retries a failing endpoint (app down, deploy) with back-off for about an hour.
+# SNS envelope.
+# Retries: the webhook answers 503 to what may pass later (a certificate fetch, the database) and 403 only
+# to forgeries. AWS caps an HTTPS delivery policy at 3,600 s of retries in all (a hard limit), and the
+# webhook refuses a message older than an hour (its Timestamp, SNS_MAX_AGE_SECONDS), so the policy below
+# spreads 16 retries over about 45 minutes: 2 at 10 s, 8 backing off exponentially 10 s -> 5 min, 6 at 5 min.
+# What still fails goes to the dead-letter queue (kept 14 days), whose first message raises an alarm
+# (monitoring.tf): an operator applies those events by hand (docs/notes/sec-queue.md).
+locals {
+  ses_events_delivery_policy = {
+    healthyRetryPolicy = {
+      numRetries         = 16
+      numNoDelayRetries  = 0
+      numMinDelayRetries = 2
+      minDelayTarget     = 10
+      maxDelayTarget     = 300
+      numMaxDelayRetries = 6
+      backoffFunction    = "exponential"
+    }
+    throttlePolicy = { maxReceivesPerSecond = 50 }
+  }
+}
+
 resource "aws_sns_topic_subscription" "ses_webhook" {
   topic_arn              = aws_sns_topic.ses_events.arn
   protocol               = "https"
   endpoint               = "${local.public_base_url}/webhooks/ses/"
   endpoint_auto_confirms = false
   raw_message_delivery   = false
+  delivery_policy        = jsonencode(local.ses_events_delivery_policy)
+  redrive_policy         = jsonencode({ deadLetterTargetArn = aws_sqs_queue.ses_events_dlq.arn })
+}
+
+# The SES events SNS could not deliver within its policy: kept 14 days, encrypted with the stack's key.
+resource "aws_sqs_queue" "ses_events_dlq" {
+  name                      = "${local.name}-ses-events-dlq"
+  message_retention_seconds = 1209600 # 14 days, SQS's maximum
+  kms_master_key_id         = aws_kms_key.main.arn
+}
+
+resource "aws_sqs_queue_policy" "ses_events_dlq" {
+  queue_url = aws_sqs_queue.ses_events_dlq.id
+  policy    = data.aws_iam_policy_document.ses_events_dlq.json
+}
+
+data "aws_iam_policy_document" "ses_events_dlq" {
+  statement {
+    sid       = "SnsDeadLettersOfTheSesEventsTopic"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.ses_events_dlq.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["sns.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_sns_topic.ses_events.arn]
+    }
+  }
 }

@@ -157,6 +157,12 @@ variable "purge_schedule" {
   default     = "cron(30 3 * * ? *)"
 }
 
+variable "enable_purge_schedule" {
+  description = "Run the retention purge on purge_schedule. Off by default: switch it on once a dry run (python manage.py purge --dry-run) has been read."
+  type        = bool
+  default     = false
+}
+
 variable "compute" {
   description = "Where the web tier runs: \"ecs\" (Fargate service, default) or \"ec2\" (Auto Scaling group of EC2 hosts running the same image, ec2.tf). Worker, purge and migration stay Fargate tasks in both."
   type        = string

@@ -46,6 +46,7 @@ provider "aws" {
       ses            = endpoints.value
       sesv2          = endpoints.value
       sns            = endpoints.value
+      sqs            = endpoints.value
       ssm            = endpoints.value
       sts            = endpoints.value
       wafv2          = endpoints.value

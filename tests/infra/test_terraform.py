@@ -249,9 +249,29 @@ def test_plan_against_moto_wires_the_whole_stack(terraform, moto_server):
     sub = res["aws_sns_topic_subscription.ses_webhook"]
     assert (sub["protocol"], sub["endpoint"]) == ("https", "https://signup.example.test/webhooks/ses/")
     assert not sub["raw_message_delivery"]
+    # SHA256 signatures only; retries within AWS's 3,600 s cap (and the webhook's hour); then a dead-letter
+    # queue SNS alone may write to, encrypted, whose first message alarms.
+    assert res["aws_sns_topic.ses_events"]["signature_version"] == 2
+    retry = json.loads(sub["delivery_policy"])["healthyRetryPolicy"]
+    assert retry["numRetries"] >= 10 and retry["maxDelayTarget"] <= 3600 and retry["backoffFunction"] == "exponential"
+    redrive = tp.config(plan, "aws_sns_topic_subscription.ses_webhook")["expressions"]["redrive_policy"]
+    assert "aws_sqs_queue.ses_events_dlq" in redrive["references"]
+    dlq = res["aws_sqs_queue.ses_events_dlq"]
+    assert dlq["message_retention_seconds"] == 1209600
+    assert tp.resource_ref(tp.config(plan, "aws_sqs_queue.ses_events_dlq")["expressions"]["kms_master_key_id"]) == (
+        "aws_kms_key.main"
+    )
+    alarm = res["aws_cloudwatch_metric_alarm.ses_events_dead_letters"]
+    assert (alarm["namespace"], alarm["metric_name"], alarm["threshold"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        0,
+    )
+    assert alarm["dimensions"] == {"QueueName": "tftest-prod-ses-events-dlq"}
 
-    # The purge: daily, on Fargate in the app subnets, its own task definition.
+    # The purge: daily, on Fargate in the app subnets, its own task definition and role; off until switched on.
     schedule = res["aws_scheduler_schedule.purge"]
+    assert schedule["state"] == "DISABLED"  # var.enable_purge_schedule defaults to false
     assert schedule["schedule_expression"] == "cron(30 3 * * ? *)"
     assert schedule["target"][0]["ecs_parameters"][0]["launch_type"] == "FARGATE"
     target = tp.config(plan, "aws_scheduler_schedule.purge")["expressions"]["target"][0]
@@ -416,7 +436,17 @@ def _check_applied_stack(res: dict[str, dict]) -> None:
     )
     assert set(tp.listed(scheduler["PassThePurgeTaskRoles"]["Resource"])) == {
         res["aws_iam_role.execution"]["arn"],
-        res["aws_iam_role.worker"]["arn"],
+        res["aws_iam_role.purge"]["arn"],
     }
-    assert res['aws_ecs_task_definition.job["purge"]']["task_role_arn"] == res["aws_iam_role.worker"]["arn"]
+    assert res['aws_ecs_task_definition.job["purge"]']["task_role_arn"] == res["aws_iam_role.purge"]["arn"]
+    # The purge's own role reaches the database and sends nothing; the web role only reads the assets.
+    purge = tp.policy(res["aws_iam_role_policy.purge"])
+    assert purge["DatabaseConnectAsAppRole"]["Action"] == "rds-db:connect" and "ses:" not in json.dumps(purge)
+    assert tp.listed(task["AssetsObjects"]["Action"]) == ["s3:GetObject"]
+    assert not {"s3:PutObject", "s3:DeleteObject", "kms:GenerateDataKey"} & set(json.dumps(task).split('"'))
     assert res["aws_ecs_service.worker"]["task_definition"] == res['aws_ecs_task_definition.job["worker"]']["arn"]
+
+
+def test_the_purge_schedule_is_switched_on_only_by_its_variable(terraform, moto_server):
+    plan = tp.plan(terraform, {**tp.base_vars(moto_server.url), "enable_purge_schedule": True})
+    assert tp.resources(plan)["aws_scheduler_schedule.purge"]["state"] == "ENABLED"

@@ -1,4 +1,5 @@
-"""SES bounces and complaints through SNS: signature-verified, our topic only, never a 5xx.
+"""SES bounces and complaints through SNS: signature-verified (version 2 only), our topic and its region's SNS
+host only, fresh and applied once; 403 for forgeries only, 503 for what a retry may fix, never a 500.
 
 Messages are signed with a test RSA key whose self-signed certificate is served, like SNS's, by a local
 HTTP server standing in for the AWS endpoint (AWS_ENDPOINT_URL); the last test goes through moto's real
@@ -10,6 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote
@@ -37,9 +40,19 @@ class FakeAws(BaseHTTPRequestHandler):
 
     pem: bytes = b""
     seen: list = []
+    failures: int = 0  # answer this many requests with 503 first (a certificate fetch that fails for now)
+    slow: float = 0.0  # seconds to wait before answering a path holding "slow"
 
     def do_GET(self):
         self.seen.append((self.headers["Host"], self.path))
+        if "slow" in self.path:
+            time.sleep(self.slow)
+        if FakeAws.failures > 0:
+            FakeAws.failures -= 1
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         body = self.pem if self.path.endswith(".pem") else b"<ConfirmSubscriptionResponse/>"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
@@ -65,7 +78,7 @@ def aws(key, settings):
         .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(days=1))
         .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256())
     )  # fmt: skip
-    FakeAws.pem, FakeAws.seen = cert.public_bytes(serialization.Encoding.PEM), []
+    FakeAws.pem, FakeAws.seen, FakeAws.failures, FakeAws.slow = cert.public_bytes(serialization.Encoding.PEM), [], 0, 0
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAws)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -78,8 +91,13 @@ def aws(key, settings):
     sns.clear_cache()
 
 
+def now_stamp(offset: timedelta = timedelta(0)) -> str:
+    """A Timestamp as SNS writes it (UTC, milliseconds, Z)."""
+    return (datetime.now(UTC) + offset).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def signed(key, message: dict, version: str = "2") -> dict:
-    message = {"TopicArn": TOPIC, "MessageId": "m-1", "Timestamp": "2026-11-30T01:00:00.000Z", **message}
+    message = {"TopicArn": TOPIC, "MessageId": str(uuid.uuid4()), "Timestamp": now_stamp(), **message}
     message |= {"SignatureVersion": version, "SigningCertURL": message.get("SigningCertURL", CERT_URL)}
     algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()  # noqa: S303 - SNS SignatureVersion 1
     signature = key.sign(sns.canonical(message), padding.PKCS1v15(), algorithm)
@@ -112,11 +130,10 @@ def _blocked() -> dict:
     return dict(Signup.objects.filter(email_blocked_at__isnull=False).values_list("email", "email_blocked_reason"))
 
 
-@pytest.mark.parametrize("version", ["1", "2"])
-def test_a_permanent_bounce_blocks_the_address_whatever_its_case(client, aws, key, version):
+def test_a_permanent_bounce_blocks_the_address_whatever_its_case(client, aws, key):
     _signup("Ada@Example.com")
     _signup("grace@example.com")
-    response = post(client, signed(key, bounce("ada@EXAMPLE.com"), version))
+    response = post(client, signed(key, bounce("ada@EXAMPLE.com")))
     assert response.status_code == 200
     assert _blocked() == {"Ada@Example.com": "bounce: General"}
 
@@ -193,6 +210,15 @@ def test_another_topic_is_refused_before_any_fetch(client, aws, key):
         "https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-abc.pem",
         "https://user@sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
         "https://sns.us-east-1.amazonaws.com/other/cert.pem",
+        "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem",  # another region than the topic's
+        "https://sns.s3.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://sns.us-east-1.amazonaws.com.cn/SimpleNotificationService-abc.pem",  # not the topic's partition
+        "https://sns.us-east-1.amazonaws.com:abc/SimpleNotificationService-abc.pem",  # non-numeric port: was a 500
+        "https://sns.us-east-1.amazonaws.com:99999/SimpleNotificationService-abc.pem",
+        "https://sns.us-east-1.amazonaws.com:/SimpleNotificationService-abc.pem",
+        "https://[sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        "https://SNS.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem#x",
+        "",
     ],
 )
 def test_a_certificate_off_the_sns_hosts_is_never_fetched(client, aws, key, cert_url):
@@ -300,3 +326,107 @@ def test_sending_through_ses_without_the_events_topic_is_a_deploy_warning(settin
     assert [w.id for w in check_ses_events(None)] == ["users.W003"]
     settings.SES_EVENTS_TOPIC_ARN = TOPIC
     assert check_ses_events(None) == []
+
+
+# --- issue 23: version 2 only, freshness, replays, 503 for what a retry may fix --------------------------
+def test_a_signature_version_1_message_is_refused(client, aws, key):
+    _signup("ada@example.com")
+    response = post(client, signed(key, bounce("ada@example.com"), version="1"))  # a genuine SHA1 signature
+    assert response.status_code == 403
+    assert _blocked() == {} and aws.seen == []
+
+
+@pytest.mark.parametrize("offset", [timedelta(hours=-1, seconds=-5), timedelta(minutes=6)], ids=["old", "future"])
+def test_a_message_out_of_its_time_is_refused(client, aws, key, offset):
+    _signup("ada@example.com")
+    assert post(client, signed(key, bounce("ada@example.com") | {"Timestamp": now_stamp(offset)})).status_code == 403
+    assert _blocked() == {}
+
+
+def test_a_message_just_inside_the_hour_is_accepted(client, aws, key):
+    _signup("ada@example.com")
+    stamp = now_stamp(timedelta(minutes=-59))
+    assert post(client, signed(key, bounce("ada@example.com") | {"Timestamp": stamp})).status_code == 200
+    assert len(_blocked()) == 1
+
+
+def test_a_replayed_message_changes_nothing_twice(client, aws, key):
+    _signup("ada@example.com")
+    message = signed(key, bounce("ada@example.com"))
+    first = post(client, message)
+    assert (first.status_code, first.content) == (200, b"ok 1")
+    Signup.objects.update(email_blocked_at=None, email_blocked_reason="")  # staff unblock the address
+    again = post(client, message)  # the same signed message, replayed (or SNS delivering it twice)
+    assert (again.status_code, again.content) == (200, b"duplicate")
+    assert _blocked() == {}  # the unblock stands
+
+
+def test_a_temporary_certificate_failure_is_a_503_and_the_retry_succeeds(client, aws, key):
+    _signup("ada@example.com")
+    message = signed(key, bounce("ada@example.com"))
+    aws.failures = 1  # the certificate host answers 503 once
+    first = post(client, message)
+    assert first.status_code == 503 and first["Retry-After"]
+    assert _blocked() == {}
+    retry = post(client, message)  # SNS delivers the same message again
+    assert retry.status_code == 200
+    assert _blocked() == {"ada@example.com": "bounce: General"}
+
+
+def test_a_certificate_fetch_timeout_is_a_503(client, aws, key, monkeypatch):
+    monkeypatch.setattr(sns, "TIMEOUT", (0.5, 0.5))
+    aws.slow = 2.0
+    _signup("ada@example.com")
+    slow_url = CERT_URL.replace("0123456789abcdef", "slow0")
+    assert post(client, signed(key, bounce("ada@example.com") | {"SigningCertURL": slow_url})).status_code == 503
+    assert _blocked() == {}
+
+
+def test_the_database_unavailable_is_a_503_and_nothing_is_remembered(client, aws, key, monkeypatch):
+    from django.db import OperationalError
+
+    from users import webhooks
+
+    _signup("ada@example.com")
+    message = signed(key, bounce("ada@example.com"))
+
+    def down(*args):
+        raise OperationalError("the server closed the connection")
+
+    monkeypatch.setattr(webhooks, "block", down)
+    assert post(client, message).status_code == 503
+    monkeypatch.undo()
+    assert post(client, message).status_code == 200  # the id was not kept: the retry applies it
+    assert len(_blocked()) == 1
+
+
+def test_a_forged_slow_certificate_url_does_not_hold_up_a_genuine_message(client, aws, key, monkeypatch):
+    monkeypatch.setattr(sns, "TIMEOUT", (2.0, 3.0))
+    aws.slow = 2.5
+    _signup("ada@example.com")
+    forged = signed(
+        key, bounce("grace@example.com") | {"SigningCertURL": CERT_URL.replace("0123456789abcdef", "slow1")}
+    )
+    from django.test import Client
+
+    thread = threading.Thread(target=lambda: post(Client(), forged))
+    thread.start()
+    time.sleep(0.3)  # the forged message's fetch is under way
+    started = time.monotonic()
+    response = post(client, signed(key, bounce("ada@example.com")))  # its certificate is not cached yet
+    took = time.monotonic() - started
+    thread.join(10)
+    assert response.status_code == 200 and took < 1.5, took
+    assert _blocked() == {"ada@example.com": "bounce: General"}
+
+
+@pytest.mark.parametrize(
+    ("arn", "host"),
+    [
+        ("arn:aws:sns:eu-west-1:123456789012:t", "sns.eu-west-1.amazonaws.com"),
+        ("arn:aws-cn:sns:cn-north-1:123456789012:t", "sns.cn-north-1.amazonaws.com.cn"),
+        ("arn:aws-us-gov:sns:us-gov-west-1:123456789012:t", "sns.us-gov-west-1.amazonaws.com"),
+    ],
+)
+def test_the_certificate_host_is_the_topic_regions(arn, host):
+    assert sns.sns_host(arn) == host

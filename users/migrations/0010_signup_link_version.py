@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("users", "0006_signup_language"),
+        ("users", "0009_snsmessage"),
     ]
 
     operations = [

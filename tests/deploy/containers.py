@@ -98,9 +98,11 @@ class Container:
             self.volumes += ["--volume", f"{host}:{path}:rw"]
         self.log = self.workdir / f"{self.name}.log"
 
-    def _run_args(self, env: dict[str, str]) -> list[str]:
+    def run_args(self, env: dict[str, str], *options: str) -> list[str]:
+        """`buildah run` with this container's mounts and environment (plus `env`), up to the command."""
         flags = [f"--env={k}={v}" for k, v in {**self.env, **env}.items()]
-        return ["buildah", "run", "--isolation=chroot", "--network=host", *self.volumes, *flags, self.name, "--"]
+        return ["buildah", "run", "--isolation=chroot", "--network=host", *self.volumes, *flags, *options, self.name,
+                "--"]  # fmt: skip
 
     def run(self, command: list[str]) -> subprocess.Popen:
         """Start the container's main process as the image's USER, its stdout and stderr that user's.
@@ -112,14 +114,14 @@ class Container:
         user = self.image.config.get("User") or "root"
         drop = ('chown "$0" /proc/self/fd/1 /proc/self/fd/2 && '
                 'exec setpriv --reuid "$0" --regid "$(id -g "$0")" --init-groups "$@"')  # fmt: skip
-        args = [*self._run_args({}), "sh", "-c", drop, user, *command]
-        args.insert(args.index("--isolation=chroot"), "--user=root")
+        args = [*self.run_args({}, "--user=root"), "sh", "-c", drop, user, *command]
         self.proc = subprocess.Popen(args, stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         return self.proc
 
-    def exec(self, command: list[str], env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([*self._run_args(env or {}), *command], capture_output=True, text=True,
-                              timeout=timeout)  # fmt: skip
+    def exec(self, command: list[str], env: dict | None = None, *options: str) -> subprocess.CompletedProcess:
+        """Run a one-off beside the main process (as the image's user unless `options` say --user)."""
+        return subprocess.run([*self.run_args(env or {}, *options), *command], capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
 
     def processes(self) -> dict[int, tuple[int, str]]:
         """pid -> (real uid, command line) of every process in the container's main process tree."""

@@ -116,4 +116,10 @@ EOF
 fi
 step "build app ($TAG)" build app "$TAG" "${args[@]}"
 step "build proxy ($TAG-proxy)" build proxy "$TAG-proxy" "${args[@]}"
+inspector=$TOOL
+[ "$TOOL" != buildah ] || inspector=podman  # the same container storage; buildah has no size field
+for tag in "$TAG" "$TAG-proxy"; do
+  "$inspector" image inspect --format '{{.Size}} {{len .RootFS.Layers}}' "$tag" \
+    | awk -v tag="$tag" '{ printf "image: %s %.0f MiB, %d layers\n", tag, $1 / 1048576, $2 }'
+done
 echo "image: $TAG and $TAG-proxy built on the $BASES bases in $((SECONDS - START)) s"

@@ -85,6 +85,7 @@ def stack(images, planned, pg, redis_server, moto_server, django_db_setup, tmp_p
     finally:
         for container in reversed(running):
             container.stop("QUIT" if container.name.endswith("proxy") else "TERM")
+        moto_server.reset()  # the Terraform tests apply a stack with the same identity and configuration set
 
 
 def _request(method: str, path: str, body: str = "", cookie: str = "") -> tuple[int, dict, str]:

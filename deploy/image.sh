@@ -53,8 +53,8 @@ build() {  # build TARGET TAG [extra args]: one target of a Dockerfile, cached l
   case $TOOL in
     docker) docker build --target "$target" -t "$tag" "$@" . ;;
     # HEALTHCHECK is a Docker-format field (OCI images have none); chroot: no daemon, no user namespaces.
-    buildah) buildah bud --isolation=chroot --format docker --layers --target "$target" -t "$tag" "$@" . ;;
-    podman) podman build --isolation=chroot --format docker --layers --target "$target" -t "$tag" "$@" . ;;
+    buildah) buildah bud --isolation=chroot --format docker --layers --force-rm --target "$target" -t "$tag" "$@" . ;;
+    podman) podman build --isolation=chroot --format docker --layers --force-rm --target "$target" -t "$tag" "$@" . ;;
   esac
 }
 

@@ -6,6 +6,8 @@
 # make lint  - ruff format --check and ruff check
 # make messages - update locale/*/LC_MESSAGES/django.po from the public templates and code (then translate)
 # make infra-check - terraform fmt/validate and checkov on infra/terraform (see infra/infra.mk)
+# make image - build the app and proxy images (docker, buildah or podman; stand-in bases offline): docs/image.md
+# make rds-ca - fetch AWS's current RDS CA bundle into deploy/ and pin its SHA-256 in the Dockerfile (needs the internet)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -18,7 +20,7 @@ PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check --progress-bar o
 # Compiled catalogues (.mo) are built, not committed: GNU gettext's msgfmt (apt: gettext), --check for format strings.
 MO := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
 
-.PHONY: run manage test bench drills lint format clean messages
+.PHONY: run manage test bench drills lint format clean messages image rds-ca
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +68,22 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# IMAGE_TAG names both images (the proxy is $(IMAGE_TAG)-proxy); IMAGE_BASES=real|standin|auto (deploy/image.sh).
+IMAGE_TAG ?= signup:local
+image:
+	deploy/image.sh $(IMAGE_TAG)
+
+RDS_CA_URL := https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+rds-ca:
+	set -e; tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
+	curl -fsSL --max-time 60 -o "$$tmp" $(RDS_CA_URL); \
+	n=$$(openssl crl2pkcs7 -nocrl -certfile "$$tmp" | openssl pkcs7 -print_certs -noout | grep -c '^subject=.*Amazon RDS'); \
+	test "$$n" -gt 0 || { echo "rds-ca: no Amazon RDS certificate in what $(RDS_CA_URL) returned" >&2; exit 1; }; \
+	sum=$$(sha256sum "$$tmp" | cut -d' ' -f1); \
+	install -m 644 "$$tmp" deploy/rds-global-bundle.pem; \
+	sed -i "s/^ARG RDS_CA_SHA256=.*/ARG RDS_CA_SHA256=$$sum/" Dockerfile; \
+	echo "rds-ca: $$n certificates, sha256 $$sum (deploy/rds-global-bundle.pem, Dockerfile): review and commit both"
 
 clean:
 	if [ -L .local/pg ]; then rm -rf "$$(readlink .local/pg)"; fi

@@ -20,37 +20,26 @@ locals {
 
   # KEY=value lines for docker --env-file (values hold no newlines; secrets are fetched at boot).
   host_env_file = join("\n", [for k in sort(keys(local.host_environment)) : "${k}=${local.host_environment[k]}"])
-  host_secrets  = join(" ", [for k in sort(keys(local.task_secrets.web)) : "${k}=${local.task_secrets.web[k]}"])
   registry      = split("/", aws_ecr_repository.app.repository_url)[0]
-  host_log_opts = "--log-driver awslogs --log-opt awslogs-region=${var.region} --log-opt awslogs-create-group=false"
-
-  user_data = <<-EOT
-    #!/bin/bash
-    # Boot: Docker, the environment, the secrets (tmpfs, root only), then gunicorn, then nginx.
-    set -euo pipefail
-    dnf install -y docker
-    systemctl enable --now docker
-    install -d -m 700 /etc/signup /run/signup
-    cat > /etc/signup/app.env <<'ENV'
-    ${local.host_env_file}
-    ENV
-    : > /run/signup/secrets.env && chmod 600 /run/signup/secrets.env
-    for pair in ${local.host_secrets}; do
-      arn="$${pair#*=}"; arn="$${arn%:*::}"
-      value=$(aws secretsmanager get-secret-value --region ${var.region} --secret-id "$arn" --query SecretString --output text)
-      echo "$${pair%%=*}=$value" >> /run/signup/secrets.env
-    done
-    aws ecr get-login-password --region ${var.region} | docker login --username AWS --password-stdin ${local.registry}
-    docker run -d --name app --restart unless-stopped --network host --read-only --tmpfs /tmp \
-      --stop-timeout 30 --env-file /etc/signup/app.env --env-file /run/signup/secrets.env \
-      ${local.host_log_opts} --log-opt awslogs-group=${aws_cloudwatch_log_group.task["app"].name} \
-      ${local.image}
-    until curl -fsS -m 3 http://127.0.0.1:8001/health >/dev/null; do sleep 2; done
-    docker run -d --name proxy --restart unless-stopped --network host --read-only \
-      --tmpfs /tmp --tmpfs /var/cache/nginx --stop-timeout 30 \
-      ${local.host_log_opts} --log-opt awslogs-group=${aws_cloudwatch_log_group.task["proxy"].name} \
-      ${local.image}-proxy
-  EOT
+  # The boot script (user_data.sh.tftpl); tests/deploy render it with sample values for the same variables.
+  user_data_vars = {
+    env_file = local.host_env_file
+    # Plain secrets only (the web task's: SECRET_KEY, REDIS_URL), each a whole SecretString.
+    secrets            = local.task_secrets.web
+    region             = var.region
+    registry           = local.registry
+    image              = local.image
+    app_tmpfs          = join(" ", [for m in local.containers.app.mountPoints : "--tmpfs ${m.containerPath}"])
+    proxy_tmpfs        = join(" ", [for m in local.containers.proxy.mountPoints : "--tmpfs ${m.containerPath}"])
+    app_stop_timeout   = local.containers.app.stopTimeout
+    proxy_stop_timeout = local.containers.proxy.stopTimeout
+    # gunicorn's own health URL, as the app container's health check in the task definition calls it.
+    health_url      = regex("http://[^']+", join(" ", local.containers.app.healthCheck.command))
+    log_opts        = "--log-driver awslogs --log-opt awslogs-region=${var.region} --log-opt awslogs-create-group=false"
+    app_log_group   = aws_cloudwatch_log_group.task["app"].name
+    proxy_log_group = aws_cloudwatch_log_group.task["proxy"].name
+  }
+  user_data = templatefile("${path.module}/user_data.sh.tftpl", local.user_data_vars)
 }
 
 data "aws_ec2_instance_type" "web" {

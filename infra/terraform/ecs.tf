@@ -102,13 +102,47 @@ locals {
   }
 
   image = "${aws_ecr_repository.app.repository_url}:${var.image_tag}"
-  # What every container running the app image shares: the image, a read-only root, a writable /tmp.
-  app_container = {
-    image                  = local.image
+  # What every container running the app image shares: a read-only root, a writable /tmp.
+  app_runtime = {
     essential              = true
     readonlyRootFilesystem = true
     mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
   }
+  # How each container runs, all but its image, environment, secrets and logs: the task definitions below
+  # and the image test (tests/deploy/, through the output `containers`) read this one map. The EC2 boot
+  # script (ec2.tf) starts the web task's two containers with the same mounts and ports.
+  containers = merge(
+    {
+      app = merge(local.app_runtime, {
+        stopTimeout = 30 # SIGTERM, then gunicorn's 25 s graceful timeout, then SIGKILL
+        # Liveness only: a database outage must not make ECS kill every task. Straight to gunicorn.
+        healthCheck = {
+          command     = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8001/health', timeout=3)"]
+          interval    = 15
+          timeout     = 5
+          retries     = 3
+          startPeriod = 30
+        }
+      })
+      # The ALB's target. It starts once gunicorn is healthy and, depending on it, is stopped before it,
+      # so a stopping task drains through nginx. Its own health is what the ALB's /health check (through
+      # nginx to gunicorn) sees.
+      proxy = {
+        essential              = true
+        readonlyRootFilesystem = true
+        portMappings           = [{ containerPort = 8000, protocol = "tcp" }]
+        dependsOn              = [{ containerName = "app", condition = "HEALTHY" }]
+        mountPoints = [
+          { sourceVolume = "proxy-tmp", containerPath = "/tmp", readOnly = false },
+          { sourceVolume = "proxy-cache", containerPath = "/var/cache/nginx", readOnly = false },
+        ]
+        stopTimeout = 30
+      }
+    },
+    # The worker and the one-offs: their own command, no port. The worker finishes the task in hand on
+    # SIGTERM (an email send: seconds); 60 s, then SIGKILL.
+    { for role, command in local.task_command : role => merge(local.app_runtime, { command = command, stopTimeout = 60 }) },
+  )
 }
 
 resource "aws_ecr_repository" "app" {
@@ -193,38 +227,18 @@ resource "aws_ecs_task_definition" "app" {
   }
 
   container_definitions = jsonencode([
-    merge(local.app_container, {
-      name        = "app"
-      environment = [for k in sort(keys(local.task_environment.web)) : { name = k, value = local.task_environment.web[k] }]
-      secrets     = [for k in sort(keys(local.task_secrets.web)) : { name = k, valueFrom = local.task_secrets.web[k] }]
-      stopTimeout = 30 # SIGTERM, then gunicorn's 25 s graceful timeout, then SIGKILL
-      # Liveness only: a database outage must not make ECS kill every task. Straight to gunicorn.
-      healthCheck = {
-        command     = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8001/health', timeout=3)"]
-        interval    = 15
-        timeout     = 5
-        retries     = 3
-        startPeriod = 30
-      }
+    merge(local.containers.app, {
+      name             = "app"
+      image            = local.image
+      environment      = [for k in sort(keys(local.task_environment.web)) : { name = k, value = local.task_environment.web[k] }]
+      secrets          = [for k in sort(keys(local.task_secrets.web)) : { name = k, valueFrom = local.task_secrets.web[k] }]
       logConfiguration = local.log_options.app
     }),
-    {
-      # The ALB's target. It starts once gunicorn is healthy and, depending on it, is stopped before it,
-      # so a stopping task drains through nginx. Its own health is what the ALB's /health check (through
-      # nginx to gunicorn) sees: the image needs no HTTP client for a container health check.
-      name                   = "proxy"
-      image                  = "${local.image}-proxy"
-      essential              = true
-      readonlyRootFilesystem = true
-      portMappings           = [{ containerPort = 8000, protocol = "tcp" }]
-      dependsOn              = [{ containerName = "app", condition = "HEALTHY" }]
-      mountPoints = [
-        { sourceVolume = "proxy-tmp", containerPath = "/tmp", readOnly = false },
-        { sourceVolume = "proxy-cache", containerPath = "/var/cache/nginx", readOnly = false },
-      ]
-      stopTimeout      = 30
+    merge(local.containers.proxy, {
+      name             = "proxy"
+      image            = "${local.image}-proxy"
       logConfiguration = local.log_options.proxy
-    },
+    }),
   ])
 }
 
@@ -249,13 +263,11 @@ resource "aws_ecs_task_definition" "job" {
     name = "tmp"
   }
 
-  container_definitions = jsonencode([merge(local.app_container, {
-    name        = each.key
-    command     = each.value
-    environment = [for k in sort(keys(local.task_environment[each.key])) : { name = k, value = local.task_environment[each.key][k] }]
-    secrets     = [for k in sort(keys(local.task_secrets[each.key])) : { name = k, valueFrom = local.task_secrets[each.key][k] }]
-    # The worker finishes the task in hand on SIGTERM (an email send: seconds); 60 s, then SIGKILL.
-    stopTimeout      = 60
+  container_definitions = jsonencode([merge(local.containers[each.key], {
+    name             = each.key
+    image            = local.image
+    environment      = [for k in sort(keys(local.task_environment[each.key])) : { name = k, value = local.task_environment[each.key][k] }]
+    secrets          = [for k in sort(keys(local.task_secrets[each.key])) : { name = k, valueFrom = local.task_secrets[each.key][k] }]
     logConfiguration = local.log_options[each.key]
   })])
 }

@@ -14,6 +14,11 @@ output "task_environment" {
   value       = local.task_environment
 }
 
+output "containers" {
+  description = "How each container runs, all but its image, environment, secrets and logs (ecs.tf): what the image test runs."
+  value       = local.containers
+}
+
 output "task_secrets" {
   description = "Exactly the injected secrets of each of those containers (name => secret ARN[:json key::])."
   value       = local.task_secrets
@@ -226,4 +231,9 @@ output "ecr_repository_url" {
 
 output "alarm_topic_arn" {
   value = aws_sns_topic.alarms.arn
+}
+
+output "user_data_vars" {
+  description = "What the EC2 boot script (user_data.sh.tftpl) is rendered with: tests/deploy render it with these."
+  value       = local.user_data_vars
 }

@@ -163,6 +163,11 @@ def erase(request, token: str):
     if request.method == "GET":
         return render(request, "users/erase.html", {"signup": signup, "token": token})
     erase_signup(signup.pk, None, reason="erased")
+    return redirect("users:erased")  # post/redirect/get: a reload does not post again
+
+
+@never_cache
+def erased(request):
     return render(request, "users/erased.html", {})
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("signup/confirm/<str:token>/", selfservice.confirm, name="confirm"),
     path("my-data/", selfservice.send_link, name="send_link"),
     path("my-data/sent/", selfservice.link_sent, name="link_sent"),
+    path("my-data/erased/", selfservice.erased, name="erased"),  # before the token's pattern, which would take it
     path("my-data/unsubscribe/<str:token>/", selfservice.unsubscribe, name="unsubscribe"),
     path("my-data/<str:token>/", selfservice.manage, name="manage"),
     path("my-data/<str:token>/download/", selfservice.download, name="download"),

@@ -94,3 +94,13 @@ def test_the_default_export_holds_exactly_the_contactable_people(client, people)
     assert {r["status"] for r in everyone} == {"confirmed", "unconfirmed", "withdrawn", "blocked", "no_consent"}
     assert not [r for r in everyone if r["email"].endswith("@invalid")]  # erased: never exported
     assert _rows(staff.post(EXPORT + "?status=erased", {"scope": "all"})) == []
+
+
+def test_the_record_names_the_language_states_time_zones_and_has_no_typing_hints(client, people):
+    row = people["confirmed"]
+    Signup.objects.filter(pk=row.pk).update(language="de", phone="+442079460958")
+    page = login_staff("viewer", "view_signup", client=client).get(f"{LIST}{row.pk}/change/").content.decode()
+    assert "German (de)" in page
+    assert "E.164" not in page  # the phone's help text is for typing, and nothing is typed here
+    assert re.search(r"Signed up at:</label>\s*<div class=\"readonly\">[^<]+ UTC</div>", page)
+    assert '<div class="readonly">confirmed</div>' in page  # the status, first

@@ -6,6 +6,8 @@ The list never counts the whole table: see SignupPaginator.
 
 from __future__ import annotations
 
+import re
+
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.templatetags import admin_list
@@ -14,6 +16,8 @@ from django.contrib.admin.utils import quote, unquote
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -29,6 +33,8 @@ from users.admin_lists import CountryFilter, EmailBlockedFilter, SignupPaginator
 from users.erasure import erase_signup
 from users.models import COLLECTED_FIELDS, STATUS_FIELDS, STATUSES, ConsentEvent, Erasure, Signup, SignupExport
 from users.tasks import email_tasks, enqueue_email
+
+FULL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")  # local@domain.tld, nothing around it
 
 
 class SignupChangeList(ChangeList):
@@ -162,6 +168,17 @@ class SignupAdmin(admin.ModelAdmin):
 
     def has_erase_permission(self, request) -> bool:
         return self.has_view_permission(request) and request.user.has_perm("users.erase_signup")
+
+    def get_search_results(self, request, queryset, search_term):
+        """A full address finds that person through the unique index on lower(email); anything else is a substring.
+
+        Staff paste a whole address to find one person: answered by an index equality (a millisecond), not by
+        the trigram indexes, which read every row sharing its trigrams ("example.com" is most of the table).
+        """
+        term = search_term.strip()
+        if FULL_ADDRESS.fullmatch(term):
+            return queryset.alias(address=Lower("email")).filter(address=Lower(Value(term))), False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_changelist(self, request, **kwargs):
         return SignupChangeList

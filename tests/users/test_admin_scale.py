@@ -173,3 +173,14 @@ def test_the_fast_table_is_exactly_what_the_admin_would_render(staff_client, pg)
         assert len(stock) == rows
         assert cl.result_table["results"] == stock
         assert cl.result_table["result_headers"] == list(admin_list.result_headers(cl))
+
+
+def test_a_whole_address_is_found_through_the_unique_index_not_a_substring_search(staff_client, pg):
+    _signups(pg, 3)
+    Signup.objects.create(full_name="Other", email="xp1-@example.com")  # contains "p1-@example.com"
+    pg.wait_for_replica()
+    cl = staff_client.get(URL, {"q": " P1-@Example.com "}).context["cl"]
+    assert [s.email for s in cl.result_list] == ["p1-@example.com"]  # that person only, case ignored
+    plan = _plan(cl.queryset.order_by(), "enable_seqscan")
+    assert "users_signup_email_ci_unique" in plan and "trgm" not in plan, plan
+    assert len(staff_client.get(URL, {"q": "p1-@example"}).context["cl"].result_list) == 2  # a fragment: substring

@@ -114,28 +114,32 @@ def _unconfigured(section: dict) -> bool:
     return bool(section["unconfigured"]) and all(p["unconfigured"] for p in section["panels"])
 
 
-# The router's counters (project/db/counters.py) as sentences an on-call engineer reads without the code.
+# The router's counters (project/db/counters.py, as text from ops/connections.py) as sentences an on-call
+# engineer reads without the code.
 ROUTER_WORDS = {
-    "reads": "Reads served by replica {label}",
-    "fallbacks": "Reads sent to the primary because no replica was usable ({label})",
+    "reads": "Reads served, per database",
+    "fallbacks": "Reads sent to the primary because no replica was usable, per reason",
     "pins": "Reads kept on the primary because the replicas had not yet replayed that visitor's own write",
     "caught_up": "Reads that waited for a replica to replay the visitor's write, then used it",
-    "marked_down": "Times replica {label} was marked unreachable",
+    "marked_down": "Times a replica was marked unreachable, per replica",
     "retries": "Requests run again on the primary after a replica failed mid-request",
+    "error": "The counters could not be read",
 }
-REASON_WORDS = {"down": "replica down", "unknown": "replica state unknown", "lagging": "replica lagging",
-                "timeline": "replica on an old timeline", "behind_client": "behind the visitor"}  # fmt: skip
+REASON_WORDS = {"behind_client": "behind the visitor's write", "lagging": "lagging", "down": "down",
+                "unknown": "state unknown", "timeline": "on an old timeline"}  # fmt: skip
 
 
-def _router_words(counters: dict | None) -> list[tuple[str, int]] | None:
-    """Return the router's counters as (sentence, number) rows, in ROUTER_WORDS' order."""
+def _router_words(counters: dict | None) -> list[tuple[str, str]] | None:
+    """Return the router's counters as (sentence, value) rows, in ROUTER_WORDS' order."""
     if counters is None:
         return None
     rows = []
     for kind, words in ROUTER_WORDS.items():
-        value = counters.get(kind, 0)
-        for label, n in sorted(value.items()) if isinstance(value, dict) else [("", value)]:
-            rows.append((words.format(label=REASON_WORDS.get(label, label)), n))
+        if kind in counters:
+            value = str(counters[kind])
+            for code, said in REASON_WORDS.items():
+                value = value.replace(f"{code} ", f"{said}: ")
+            rows.append((words, value))
     return rows
 
 

@@ -183,6 +183,7 @@ def test_the_switcher_works_without_javascript_and_keeps_what_was_typed(phone, a
     page.get_by_role("button", name="Français").click()
     assert page.get_attribute("html", "lang") == "fr"
     assert page.get_by_label("Nom complet").input_value() == "Zoë Müller"
+    page.get_by_label("Oui, vous pouvez me contacter").check()
     page.get_by_role("button", name="S\u2019inscrire", exact=True).click()
     page.wait_for_url("**/signup/thanks/")
     assert page.get_by_role("heading", level=1).inner_text() == "Merci, Zoë Müller"

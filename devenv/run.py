@@ -173,9 +173,24 @@ def _stop_on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
-def _child(cmd: list[str], env: dict) -> subprocess.Popen:
-    """Start a child in its own process group: Ctrl-C reaches only this script, which stops the children."""
-    return subprocess.Popen(cmd, cwd=BASE_DIR, env=env, start_new_session=True)
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _child(cmd: list[str], env: dict, stop_with: int, started: list) -> subprocess.Popen:
+    """Start a child in its own process group (Ctrl-C reaches only this script, which stops the children) and
+    add it to `started` before a Ctrl-C can interrupt: one landing between the fork and the bookkeeping would
+    leave the child running after this script exits."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        child = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, start_new_session=True, preexec_fn=_unblock)
+        started.append((child, stop_with))
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a Ctrl-C held meanwhile is raised here
+    return child
+
+
+def _unblock() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # in the child: it must hear its stop signal
 
 
 def stop_children(children: list[tuple[subprocess.Popen, int]], seconds: float = STOP_SECONDS) -> None:
@@ -219,7 +234,7 @@ def main() -> int:
     state = _load_state()
     pg = _start_postgres(state)
     redis = _start_redis()
-    gunicorn = worker = None
+    children: list = []
     try:
         env = _environment(pg, redis)
         # One-off tasks as the database owner; the app itself (gunicorn) as its own DML-only role.
@@ -243,18 +258,19 @@ def main() -> int:
         # Emails print here (console backend), their links pointing at this server.
         env.setdefault("EMAIL_PROVIDER", "console")
         env.setdefault("PUBLIC_BASE_URL", base)
-        worker = _child([sys.executable, "manage.py", "worker"], env)
+        # The queue worker stops on SIGTERM: it finishes the email it is sending (one cut short stays queued).
+        _child([sys.executable, "manage.py", "worker"], env, signal.SIGTERM, children)
         _say("queue worker started: emails are printed below")
-        gunicorn = _child([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"], env)
+        # gunicorn stops on SIGINT, its quick shutdown: a local server has no requests worth draining.
+        gunicorn = _child([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"], env,
+                          signal.SIGINT, children)  # fmt: skip
         if _wait_for_health(base, gunicorn):
             _say(f"answering on {base}/")
         return gunicorn.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        # gunicorn: SIGINT, its quick shutdown (a local server has no requests worth draining); the queue worker:
-        # SIGTERM, it finishes the email it is sending (one cut short stays queued and is sent next time).
-        stop_children([(gunicorn, signal.SIGINT), (worker, signal.SIGTERM)])
+        stop_children(children)
         if redis:
             redis.stop()
         if pg:

@@ -88,6 +88,7 @@ rds-ca:
 clean:
 	if [ -L .local/pg ]; then rm -rf "$$(readlink .local/pg)"; fi
 	rm -rf $(VENV) $(CHECKOV_VENV) .local staticfiles db.sqlite3 .pytest_cache
+	rm -f $(MO)
 
 # Last, so that a plain `make` keeps this file's first target as its default.
 include infra/infra.mk

@@ -57,7 +57,9 @@ def _client(app: AppServer, n: int, tag: str, deadline: float, pg, log: list) ->
             if expected is None or random.random() < 0.10:
                 k += 1
                 email = f"{tag}-{n}-{k}-{random.getrandbits(32)}@example.com"
-                posted = browser.post_form("/signup/", {"full_name": f"{tag} client {n} signup {k}", "email": email})
+                posted = browser.post_form(
+                    "/signup/", {"consent": "on", "full_name": f"{tag} client {n} signup {k}", "email": email}
+                )
                 if posted.status != 302:  # not saved: a failure, not a stale read
                     log.append((time.monotonic(), wrote_lsn, False, f"POST {posted.status}"))
                     continue

@@ -17,7 +17,7 @@ end
 
 function request()
   counter = counter + 1
-  local body = "csrfmiddlewaretoken=" .. token .. "&full_name=Bench+User&country=GB&email=" ..
+  local body = "csrfmiddlewaretoken=" .. token .. "&full_name=Bench+User&country=GB&consent=on&email=" ..
       prefix .. "-" .. id .. "-" .. counter .. "%40example.com"
   local client = "10." .. id .. "." .. (math.floor(counter / 256) % 256) .. "." .. (counter % 256)
   return wrk.format("POST", "/signup/", {

@@ -13,6 +13,7 @@ changes what `make run` serves.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -41,6 +42,12 @@ RESET_HINT = f'make manage ARGS="changepassword {STAFF_USER}"'
 
 
 STARTED = time.monotonic()
+# Ctrl-C stops everything within 5 s: the children get this long to stop by themselves, then their whole
+# process group is killed (a gunicorn worker forked just before the signal can miss it and would be waited
+# for gunicorn's graceful_timeout, 25 s, then killed with "Worker was sent SIGKILL! Perhaps out of memory?").
+STOP_SECONDS = 3.0
+# What a person sets in their shell wins over make run's local defaults (local_app_env) for these.
+YOURS = ("STAFF_OTP_REQUIRED",)
 
 
 def _say(msg: str) -> None:
@@ -114,6 +121,7 @@ def _start_redis() -> RedisServer | None:
 
 def _environment(pg: PgCluster | None, redis: RedisServer | None) -> dict:
     env = {**os.environ, **local_app_env(pg, redis), "LOG_FORMAT": os.environ.get("LOG_FORMAT", "text")}
+    env |= {name: os.environ[name] for name in YOURS if name in os.environ}  # STAFF_OTP_REQUIRED=1 make run
     if pg:
         key_file = LOCAL / "secret_key"
         if not key_file.exists():
@@ -165,6 +173,40 @@ def _stop_on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _child(cmd: list[str], env: dict, stop_with: int, started: list) -> subprocess.Popen:
+    """Start a child in its own process group (Ctrl-C reaches only this script, which stops the children) and
+    add it to `started` before a Ctrl-C can interrupt: one landing between the fork and the bookkeeping would
+    leave the child running after this script exits."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        child = subprocess.Popen(cmd, cwd=BASE_DIR, env=env, start_new_session=True, preexec_fn=_unblock)
+        started.append((child, stop_with))
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a Ctrl-C held meanwhile is raised here
+    return child
+
+
+def _unblock() -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # in the child: it must hear its stop signal
+
+
+def stop_children(children: list[tuple[subprocess.Popen, int]], seconds: float = STOP_SECONDS) -> None:
+    """Send each child its stop signal, wait up to `seconds` for all, then kill what is left, group and all."""
+    running = [(child, sig) for child, sig in children if child is not None and child.poll() is None]
+    for child, sig in running:
+        child.send_signal(sig)
+    deadline = time.monotonic() + seconds
+    for child, _sig in running:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(ProcessLookupError):  # the group: a gunicorn master's workers go with it
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+
 def local_environment() -> tuple[dict, list] | None:
     """Return manage.py's environment for `make run`'s PostgreSQL (as its owner), or None without one.
 
@@ -192,7 +234,7 @@ def main() -> int:
     state = _load_state()
     pg = _start_postgres(state)
     redis = _start_redis()
-    gunicorn = worker = None
+    children: list = []
     try:
         env = _environment(pg, redis)
         # One-off tasks as the database owner; the app itself (gunicorn) as its own DML-only role.
@@ -216,20 +258,19 @@ def main() -> int:
         # Emails print here (console backend), their links pointing at this server.
         env.setdefault("EMAIL_PROVIDER", "console")
         env.setdefault("PUBLIC_BASE_URL", base)
-        worker = subprocess.Popen([sys.executable, "manage.py", "worker"], cwd=BASE_DIR, env=env)
+        # The queue worker stops on SIGTERM: it finishes the email it is sending (one cut short stays queued).
+        _child([sys.executable, "manage.py", "worker"], env, signal.SIGTERM, children)
         _say("queue worker started: emails are printed below")
-        gunicorn = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"],
-                                    cwd=BASE_DIR, env=env)  # fmt: skip
+        # gunicorn stops on SIGINT, its quick shutdown: a local server has no requests worth draining.
+        gunicorn = _child([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "project.wsgi"], env,
+                          signal.SIGINT, children)  # fmt: skip
         if _wait_for_health(base, gunicorn):
             _say(f"answering on {base}/")
         return gunicorn.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        for child in (gunicorn, worker):
-            if child and child.poll() is None:
-                child.send_signal(signal.SIGTERM)  # the worker finishes the email it is sending
-                child.wait(30)
+        stop_children(children)
         if redis:
             redis.stop()
         if pg:

@@ -93,7 +93,13 @@ class Load:
         secret = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(32))
         client = {"X-Forwarded-For": f"10.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"}
         body = urllib.parse.urlencode(
-            {"csrfmiddlewaretoken": secret, "full_name": f"Drill Person {n}", "email": email, "country": "GB"}
+            {
+                "csrfmiddlewaretoken": secret,
+                "full_name": f"Drill Person {n}",
+                "email": email,
+                "country": "GB",
+                "consent": "on",
+            }
         )
         status, reply = self.request(
             "signup", "POST", "/signup/", body,

@@ -117,7 +117,46 @@ def _context(range_key: str) -> dict:
         "targets": doc.get("targets"),
     }
     ctx["verdict"] = _verdict(ctx)
+    ctx["shown_sections"] = [s for s in views if not _unconfigured(s)]
+    ctx["not_configured"] = [{"title": s["title"], "how": s["unconfigured"]} for s in views if _unconfigured(s)]
+    if ctx["slo"].get("unconfigured"):
+        ctx["not_configured"].insert(0, {"title": "Error budget", "how": ctx["slo"]["unconfigured"]})
+    ctx["router_words"] = _router_words(ctx["live"].get("router"))
     return ctx
+
+
+def _unconfigured(section: dict) -> bool:
+    """Say whether a section has nothing to draw for want of configuration (folded into one line on the page)."""
+    return bool(section["unconfigured"]) and all(p["unconfigured"] for p in section["panels"])
+
+
+# The router's counters (project/db/counters.py, as text from ops/connections.py) as sentences an on-call
+# engineer reads without the code.
+ROUTER_WORDS = {
+    "reads": "Reads served, per database",
+    "fallbacks": "Reads sent to the primary because no replica was usable, per reason",
+    "pins": "Reads kept on the primary because the replicas had not yet replayed that visitor's own write",
+    "caught_up": "Reads that waited for a replica to replay the visitor's write, then used it",
+    "marked_down": "Times a replica was marked unreachable, per replica",
+    "retries": "Requests run again on the primary after a replica failed mid-request",
+    "error": "The counters could not be read",
+}
+REASON_WORDS = {"behind_client": "behind the visitor's write", "lagging": "lagging", "down": "down",
+                "unknown": "state unknown", "timeline": "on an old timeline"}  # fmt: skip
+
+
+def _router_words(counters: dict | None) -> list[tuple[str, str]] | None:
+    """Return the router's counters as (sentence, value) rows, in ROUTER_WORDS' order."""
+    if counters is None:
+        return None
+    rows = []
+    for kind, words in ROUTER_WORDS.items():
+        if kind in counters:
+            value = str(counters[kind])
+            for code, said in REASON_WORDS.items():
+                value = value.replace(f"{code} ", f"{said}: ")
+            rows.append((words, value))
+    return rows
 
 
 _DRAWN: dict[tuple, list] = {}  # the last drawing per range, in this process: it changes once per fetch

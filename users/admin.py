@@ -6,17 +6,18 @@ The list never counts the whole table: see SignupPaginator.
 
 from __future__ import annotations
 
-import functools
+import re
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.templatetags import admin_list
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote, unquote
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import router, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
 from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -24,97 +25,17 @@ from django.urls import path, reverse
 from django.utils import formats, timezone, translation
 from django.utils.functional import cached_property
 from django.utils.html import format_html
-from django.utils.safestring import mark_safe
 from django_tasks.base import TaskResultStatus
 
 from project.db.state import use_primary
 from users import emails, export
+from users.admin_lists import CountryFilter, EmailBlockedFilter, SignupPaginator, StatusFilter, country_names
 from users.erasure import erase_signup
-from users.forms import country_choices
-from users.models import COLLECTED_FIELDS, STATUS_FIELDS, ConsentEvent, Erasure, Signup, SignupExport
+from users.models import COLLECTED_FIELDS, STATUS_FIELDS, STATUSES, ConsentEvent, Erasure, Signup, SignupExport
 from users.tasks import email_tasks, enqueue_email
 
-
-class SignupPaginator(Paginator):
-    """Count without reading a million rows: PostgreSQL's estimate unfiltered, an exact count up to a cap."""
-
-    exact_limit = 10_000  # counting this many matching rows through an index takes milliseconds
-    count_is_estimate = False  # unfiltered: the table's statistics, not a COUNT(*)
-    count_is_capped = False  # filtered: more rows match than were counted
-
-    @cached_property
-    def count(self) -> int:
-        queryset = self.object_list
-        if not queryset.query.where:
-            estimate = queryset.estimated_count()
-            if estimate is not None and estimate > self.exact_limit:
-                self.count_is_estimate = True
-                return estimate
-        # SELECT COUNT(*) FROM (SELECT ... LIMIT n+1): stops reading after the cap.
-        count = queryset.order_by()[: self.exact_limit + 1].count()
-        if count > self.exact_limit:
-            self.count_is_capped = True
-            return self.exact_limit
-        return count
-
-    @property
-    def count_label(self) -> str:
-        if self.count_is_estimate:
-            return f"about {int(float(f'{self.count:.3g}')):,}"  # three significant digits
-        if self.count_is_capped:
-            return f"more than {self.count:,}"
-        return f"{self.count:,}"
-
-
-class CountryFilter(admin.ChoicesFieldListFilter):
-    """The country filter as one <select> rather than 250 links (each link's URL costs the page time)."""
-
-    template = "admin/users/signup/country_filter.html"
-
-    def choices(self, changelist):
-        selected = self.lookup_val[-1] if self.lookup_val else ""
-        yield {
-            "param": self.lookup_kwarg,
-            "selected": selected,
-            "options": _country_options(selected),
-            "keep": sorted((k, v) for k, v in changelist.params.items() if not k.startswith(self.field_path)),
-            "all_url": changelist.get_query_string(remove=[self.field_path]),
-        }
-
-
-@functools.cache
-def _country_option_tags() -> tuple[tuple[str, str], ...]:
-    return tuple(
-        (code, format_html('<option value="{}">{}</option>', code, name)) for code, name in country_choices() if code
-    )
-
-
-@functools.cache
-def _country_names() -> dict[str, str]:
-    return dict(country_choices()[1:])  # without the empty choice
-
-
-def _country_options(selected: str) -> str:
-    tags = (
-        tag.replace("<option ", "<option selected ", 1) if code == selected else tag
-        for code, tag in _country_option_tags()
-    )
-    return mark_safe("".join(tags))  # noqa: S308 - joined from format_html() output
-
-
-class EmailBlockedFilter(admin.SimpleListFilter):
-    """Addresses SES reported as bouncing or complaining (users/webhooks.py): no email goes to them."""
-
-    title = "email"
-    parameter_name = "email_blocked"
-
-    def lookups(self, request, model_admin):
-        return [("yes", "blocked (bounce or complaint)"), ("no", "deliverable")]
-
-    def queryset(self, request, queryset):
-        if self.value() in {"yes", "no"}:  # "yes" reads a partial index (migration 0005)
-            return queryset.filter(email_blocked_at__isnull=self.value() == "no")
-        return queryset
+SEARCH_COUNT_LIMIT = 1000  # "more than 1,000 signups" for a search (SignupPaginator counts up to this)
+FULL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")  # local@domain.tld, nothing around it
 
 
 class SignupChangeList(ChangeList):
@@ -134,11 +55,13 @@ class SignupChangeList(ChangeList):
         )
         empty = self.model_admin.get_empty_value_display()
         icons = {value: admin_list._boolean_icon(value) for value in (True, False)}
+        statuses = dict(STATUSES)
         rows = [
             admin_list.ResultList(None, [  # .form = None, as the admin's own rows: no failed lookups per row
                 format_html('<th class="field-full_name"><a href="{}">{}</a></th>',
                             url.replace("/PK/", f"/{quote(s.pk)}/", 1), s.full_name or empty),
                 format_html('<td class="field-email">{}</td>', s.email or empty),
+                format_html('<td class="field-status">{}</td>', statuses[s.status]),
                 format_html('<td class="field-country_name">{}</td>', self.model_admin.country_name(s)),
                 format_html('<td class="field-consent">{}</td>', icons[s.consent]),
                 format_html('<td class="field-created_at nowrap">{}</td>',
@@ -153,19 +76,38 @@ class SignupChangeList(ChangeList):
         }
 
 
-# Labels Django would spell from the field names ("Ip address"): shown through these display methods instead.
-IP_LABELS = {"ip_address": "ip_address_shown", "confirmed_ip": "confirmed_ip_shown", "ip": "ip_shown"}
-
-
 def _ip_display(field: str, label: str):
     return admin.display(description=label)(lambda self, obj: getattr(obj, field) or "-")
+
+
+def _time_display(field: str, label: str):
+    """A time on the record page with its zone said ("Dec. 6, 2026, 5:13:02 p.m. UTC"), not a bare clock time."""
+
+    def shown(self, obj) -> str:
+        value = getattr(obj, field)
+        if value is None:
+            return "-"
+        local = timezone.localtime(value)
+        return f"{formats.date_format(local, 'DATETIME_FORMAT')} {local.tzname()}"
+
+    return admin.display(description=label)(shown)
+
+
+# Labels Django would spell from the field names ("Ip address") are display methods too. The record page shows
+# these fields through display methods: the time zone said, the language named, no help
+# text for typing a phone on a page where nothing is typed.
+SHOWN_AS = {"ip_address": "ip_address_shown", "confirmed_ip": "confirmed_ip_shown", "phone": "phone_shown",
+            "language": "language_name", "consent_at": "consent_at_shown", "created_at": "created_at_shown",
+            "confirmed_at": "confirmed_at_shown", "withdrawn_at": "withdrawn_at_shown",
+            "email_blocked_at": "email_blocked_at_shown"}  # fmt: skip
 
 
 class ConsentEventInline(admin.TabularInline):
     """The person's consent ledger on their record: the proof of opt-in, read-only (append-only by design)."""
 
     model = ConsentEvent
-    fields = readonly_fields = ["kind", "at", "wording_version", IP_LABELS["ip"]]
+    fields = readonly_fields = ["kind", "at_shown", "wording_version", "ip_shown"]
+    at_shown = _time_display("at", "at")
     ip_shown = _ip_display("ip", "IP")
     extra = 0
     can_delete = False
@@ -181,12 +123,24 @@ class ConsentEventInline(admin.TabularInline):
 
 @admin.register(Signup)
 class SignupAdmin(admin.ModelAdmin):
-    list_display = ["full_name", "email", "country_name", "consent", "created_at"]
-    list_filter = [("created_at", admin.DateFieldListFilter), ("country", CountryFilter), "consent", EmailBlockedFilter]
+    list_display = ["full_name", "email", "status", "country_name", "consent", "created_at"]
+    list_filter = [StatusFilter, ("created_at", admin.DateFieldListFilter), ("country", CountryFilter), "consent",
+                   EmailBlockedFilter]  # fmt: skip
     search_fields = ["full_name", "email"]  # icontains, served by the trigram indexes
-    readonly_fields = fields = [IP_LABELS.get(f, f) for f in (*COLLECTED_FIELDS, *STATUS_FIELDS)]
+    readonly_fields = fields = ["status", *(SHOWN_AS.get(f, f) for f in (*COLLECTED_FIELDS, *STATUS_FIELDS))]
     ip_address_shown = _ip_display("ip_address", "IP address")
     confirmed_ip_shown = _ip_display("confirmed_ip", "Confirmed from IP")
+    phone_shown = admin.display(description="phone")(lambda self, obj: obj.phone or "-")
+    consent_at_shown = _time_display("consent_at", "consent given at")
+    created_at_shown = _time_display("created_at", "signed up at")
+    confirmed_at_shown = _time_display("confirmed_at", "confirmed at")
+    withdrawn_at_shown = _time_display("withdrawn_at", "withdrawn at")
+    email_blocked_at_shown = _time_display("email_blocked_at", "email blocked at")
+
+    @admin.display(description="language")
+    def language_name(self, obj: Signup) -> str:
+        return f"{_language_name(obj)} ({obj.language})"
+
     inlines = [ConsentEventInline]
     ordering = ["-created_at", "-id"]
     sortable_by = ["created_at"]  # the only order with an index behind it for every filter
@@ -199,7 +153,7 @@ class SignupAdmin(admin.ModelAdmin):
     @admin.display(description="country")
     def country_name(self, obj: Signup) -> str:
         # Not "country": the admin would rebuild the 250 country choices twice for every row (~3 ms a row).
-        return _country_names().get(obj.country.code) or "-"
+        return country_names().get(obj.country.code) or "-"
 
     def has_add_permission(self, request) -> bool:
         return False  # records come from the public form only
@@ -216,11 +170,30 @@ class SignupAdmin(admin.ModelAdmin):
     def has_erase_permission(self, request) -> bool:
         return self.has_view_permission(request) and request.user.has_perm("users.erase_signup")
 
+    def get_search_results(self, request, queryset, search_term):
+        """A full address finds that person through the unique index on lower(email); anything else is a substring.
+
+        Staff paste a whole address to find one person: answered by an index equality (a millisecond), not by
+        the trigram indexes, which read every row sharing its trigrams ("example.com" is most of the table).
+        """
+        term = search_term.strip()
+        if FULL_ADDRESS.fullmatch(term):
+            return queryset.alias(address=Lower("email")).filter(address=Lower(Value(term))), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
+        if request.GET.get(SEARCH_VAR, "").strip():
+            # A search's matches are read through the trigram indexes and the table, not one index: a common
+            # surname (20,000 of a million) counts to 1,000 in milliseconds, to 10,000 in tens of them.
+            paginator.exact_limit = SEARCH_COUNT_LIMIT
+        return paginator
+
     def get_changelist(self, request, **kwargs):
         return SignupChangeList
 
     def changelist_view(self, request, extra_context=None):
-        ctx = {"can_export_csv": self.has_export_permission(request), **(extra_context or {})}
+        ctx = {"can_export_list": self.has_export_permission(request), **(extra_context or {})}
         return super().changelist_view(request, ctx)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -236,15 +209,19 @@ class SignupAdmin(admin.ModelAdmin):
         info = f"{self.opts.app_label}_{self.opts.model_name}"
         view = self.admin_site.admin_view
         return [
-            path("export-csv/", view(self.export_csv_view), name=f"{info}_export_csv"),
+            path("export/", view(self.export_list_view), name=f"{info}_export"),
+            path("export-csv/", view(self.export_list_view), name=f"{info}_export_csv"),  # the older address
             path("<path:object_id>/export-json/", view(self.export_person_view), name=f"{info}_export_person"),
             path("<path:object_id>/erase/", view(self.erase_view), name=f"{info}_erase"),
             path("<path:object_id>/resend-confirmation/", view(self.resend_view), name=f"{info}_resend"),
             *super().get_urls(),
         ]
 
-    def export_csv_view(self, request):
-        """Confirm (GET), then stream the list as CSV (POST), with the search and filters of the list it came from."""
+    def export_list_view(self, request):
+        """Confirm (GET), then stream the list as CSV or XLSX (POST), with the list's search and filters.
+
+        Contactable people only unless the POST says scope=all; erased rows never (users.export.scoped).
+        """
         if not self.has_export_permission(request):
             raise PermissionDenied
         try:
@@ -252,15 +229,20 @@ class SignupAdmin(admin.ModelAdmin):
         except IncorrectLookupParameters:
             return HttpResponseRedirect(reverse("admin:users_signup_changelist") + "?e=1")
         if request.method != "POST":  # a link, a prefetch or a cross-site GET starts nothing
-            return self._confirm(request, None, "export_csv", changelist=changelist)
-        queryset = changelist.queryset
+            return self._confirm(request, None, "export_csv", changelist=changelist, scopes=export.SCOPES)
+        scope = export.ALL if request.POST.get("scope") == export.ALL else export.CONTACTABLE
+        kind = SignupExport.XLSX if request.POST.get("format") == "xlsx" else SignupExport.CSV
         # Pin the replica now: the audit write below would send this request's later reads to the primary.
+        queryset = export.scoped(changelist.queryset, scope)
         queryset = queryset.using(queryset.db)
-        audit = export.start_audit(request.user, SignupExport.CSV, export.filters_of(request.GET.items()))
-        self.message_user(request, f"CSV export {audit.pk} started ({changelist.paginator.count_label} rows); "
+        filters = {**export.filters_of(request.GET.items()), "scope": scope}
+        audit = export.start_audit(request.user, kind, filters)
+        self.message_user(request, f"{kind.upper()} export {audit.pk} started ({export.SCOPES[scope]}); "
                                    "it is recorded under Exports.")  # fmt: skip
-        response = StreamingHttpResponse(export.csv_stream(queryset, audit), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="signups-{timezone.now():%Y%m%d-%H%M%S}.csv"'
+        stream = export.xlsx_stream if kind == SignupExport.XLSX else export.csv_stream
+        response = StreamingHttpResponse(stream(queryset, audit), content_type=export.FORMATS[kind])
+        name = f"signups-{scope}-{timezone.now():%Y%m%d-%H%M%S}.{kind}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["Cache-Control"] = "no-store"
         return response
 
@@ -325,7 +307,7 @@ class SignupAdmin(admin.ModelAdmin):
 
     def _confirm(self, request, signup: Signup | None, action: str, **extra) -> TemplateResponse:
         titles = {"erase": "Erase this person?", "export": "Export this person's data?",
-                  "export_csv": "Export the list as CSV?", "resend": "Resend the confirmation email?"}  # fmt: skip
+                  "export_csv": "Export the list?", "resend": "Resend the confirmation email?"}  # fmt: skip
         ctx = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

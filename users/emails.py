@@ -1,7 +1,9 @@
 """What we email, and the one place that sends (the queue worker calls `send`; views only queue).
 
 1. Every email is rendered from the signup row when it is sent (text + HTML, templates/users/email/):
-   the queue holds no address or name.
+   the queue holds no address or name. No email shows anything a stranger typed (not even the name: anyone
+   can type someone else's address, and a name like "http://..." or "=HYPERLINK(...)" would become a link
+   from our address); only our own words, our links and the date.
 2. Nothing goes to an erased address, or one with email_blocked_at set (bounce or complaint).
 3. A confirmation (or a pre-double-opt-in signup's reconfirmation) is not sent for an address already
    confirmed, nor once consent was withdrawn.
@@ -120,6 +122,8 @@ def skip_reason(signup: Signup | None, kind: str) -> str | None:
         return "address blocked"
     if kind in (CONFIRM, RECONFIRM) and (signup.is_confirmed or signup.withdrawn_at is not None):
         return "already confirmed or withdrawn"
+    if kind == CONFIRM and not signup.consent:
+        return "never consented"  # signed up before consent was required: we do not ask them anything
     return None
 
 

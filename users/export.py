@@ -1,4 +1,7 @@
-"""Get collected data out for staff: the list as streaming CSV, one person as JSON; each export audited.
+"""Get collected data out for staff: the list as streaming CSV or XLSX, one person as JSON; each export audited.
+
+Which rows: the contactable people (Signup.objects.contactable()) unless staff explicitly choose "all
+records"; erased rows are never exported (scoped()).
 
 The CSV is read from a replica through a server-side cursor inside a transaction (outside one, Django
 declares the cursor WITH HOLD, and PostgreSQL then materialises the whole result before the first row),
@@ -20,15 +23,27 @@ from django.db import DatabaseError, transaction
 from django.db.models import CharField, Func, QuerySet
 from django.utils import timezone
 
+from users import xlsx
 from users.models import COLLECTED_FIELDS, STATUS_FIELDS, Signup, SignupExport
 
 logger = logging.getLogger("users")
 
-EXPORT_FIELDS = ["id", *COLLECTED_FIELDS]
-# One person's JSON adds where their consent stands, and their consent ledger.
-PERSON_FIELDS = [*EXPORT_FIELDS, *STATUS_FIELDS]
+# The list: what was collected, where the person stands, and the language to write to them in.
+EXPORT_FIELDS = ["id", *COLLECTED_FIELDS, "status", "confirmed_at", "language"]
+# One person's JSON adds every status detail, and their consent ledger.
+PERSON_FIELDS = ["id", *COLLECTED_FIELDS, "status", *STATUS_FIELDS]
 EVENT_FIELDS = ["kind", "at", "wording_version", "ip"]
-TIME_FIELDS = {"consent_at", "created_at"}
+TIME_FIELDS = {"consent_at", "created_at", "confirmed_at"}
+# The spreadsheet's cell types (users.xlsx): the phone stays text, times are dates (in UTC, said in the header).
+XLSX_KINDS = {"id": xlsx.NUMBER, "phone": xlsx.CODE, "consent": xlsx.BOOL, **dict.fromkeys(TIME_FIELDS, xlsx.TIME)}
+XLSX_HEADER = [f"{field} (UTC)" if field in TIME_FIELDS else field for field in EXPORT_FIELDS]
+CONTACTABLE, ALL = "contactable", "all"
+SCOPES = {CONTACTABLE: "contactable people only (confirmed, consenting, not bounced)",
+          ALL: "all records (every status except erased)"}  # fmt: skip
+FORMATS = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
 CHUNK_ROWS = 2000  # rows per FETCH from the server-side cursor
 FLUSH_BYTES = 64 * 1024  # hand the server a piece once this much CSV is buffered
 # A cell starting with one of these is a formula to Excel/LibreOffice/Sheets (CSV injection, OWASP).
@@ -64,6 +79,11 @@ def safe_cell(value: object) -> object:
     if value.__class__ is str and value[:1] in FORMULA_STARTS:
         return "'" + value
     return value
+
+
+def scoped(queryset: QuerySet, scope: str) -> QuerySet:
+    """Return the rows an export of `scope` holds: contactable people by default; never an erased row."""
+    return queryset.not_erased() if scope == ALL else queryset.contactable()
 
 
 def start_audit(user, kind: str, filters: dict) -> SignupExport:
@@ -109,6 +129,25 @@ def csv_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
         yield _drain(buffer)
         complete = True
     finally:  # also on GeneratorExit: the client went away and the server closed the response
+        finish_audit(export, sent, complete)
+
+
+def xlsx_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
+    """Yield the queryset's rows as an XLSX file with typed cells, in pieces; complete the audit as csv_stream."""
+    kinds = [XLSX_KINDS.get(field, xlsx.TEXT) for field in EXPORT_FIELDS]
+    sent, complete = 0, False
+
+    def rows():
+        nonlocal sent
+        for row in queryset.values_list(*EXPORT_FIELDS).iterator(chunk_size=CHUNK_ROWS):
+            sent += 1
+            yield row
+
+    try:
+        with transaction.atomic(using=queryset.db):  # a server-side cursor that does not materialise (above)
+            yield from xlsx.stream(XLSX_HEADER, kinds, rows(), sheet="signups", flush_bytes=FLUSH_BYTES)
+        complete = True
+    finally:
         finish_audit(export, sent, complete)
 
 

@@ -75,7 +75,11 @@ class SignupForm(forms.Form):
         label=_("Country (optional)"), choices=country_choices, required=False,
         widget=forms.Select(attrs={"autocomplete": "country"}),
     )  # fmt: skip
-    consent = forms.BooleanField(label=CONSENT_TEXT, required=False)
+    # Required: the form is a signup to hear from us, so a signup is a consent (users/models.py STATUSES).
+    consent = forms.BooleanField(
+        label=CONSENT_TEXT,
+        error_messages={"required": _("Please tick the box: we can only sign you up if we may email you.")},
+    )
     # Hidden from people by CSS and from assistive technology; bots that fill every input fill it.
     website = forms.CharField(required=False, max_length=200, label=_("Leave this field empty"))
 
@@ -139,7 +143,6 @@ class SignupForm(forms.Form):
     def to_signup_fields(self, *, ip: str | None, user_agent: str) -> dict:
         """Return the model fields for a new record: consent provenance, the form's language, request metadata."""
         data = {name: self.cleaned_data[name] for name in self.FIELDS}
-        if data["consent"]:
-            data.update(consent_at=timezone.now(), consent_version=consent.current_version())
+        data.update(consent_at=timezone.now(), consent_version=consent.current_version())  # always given
         ua = "".join(ch for ch in user_agent if ch.isprintable())[:512]
         return {**data, "language": translation.get_language() or "en", "ip_address": ip, "user_agent": ua}

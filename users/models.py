@@ -22,8 +22,45 @@ COLLECTED_FIELDS = [
 STATUS_FIELDS = ["confirmed_at", "confirmed_ip", "withdrawn_at", "email_blocked_at", "email_blocked_reason", "language"]
 ERASED_EMAIL_DOMAIN = "invalid"  # RFC 2606: can never be delivered to anyone
 
+# One status per person, the first that holds in the order of status_expression() (Signup.status).
+ERASED, BLOCKED, WITHDRAWN, NO_CONSENT, CONFIRMED, UNCONFIRMED = (
+    "erased", "blocked", "withdrawn", "no_consent", "confirmed", "unconfirmed",
+)  # fmt: skip
+STATUSES = [
+    (CONFIRMED, "confirmed"),  # the only contactable status (SignupQuerySet.contactable)
+    (UNCONFIRMED, "unconfirmed"),  # has not clicked the emailed link yet
+    (WITHDRAWN, "withdrawn"),
+    (BLOCKED, "bounced or complained"),
+    (NO_CONSENT, "never consented"),  # signed up before consent was required (2026-12)
+    (ERASED, "erased"),
+]
+
+
+def status_expression() -> models.Case:
+    """Return the status as SQL: the first of these that holds (the database keeps it in Signup.status)."""
+    erased = models.Q(email__startswith="erased-", email__endswith=f"@{ERASED_EMAIL_DOMAIN}")
+    return models.Case(
+        models.When(erased, then=models.Value(ERASED)),
+        models.When(email_blocked_at__isnull=False, then=models.Value(BLOCKED)),
+        models.When(withdrawn_at__isnull=False, then=models.Value(WITHDRAWN)),
+        models.When(consent=False, then=models.Value(NO_CONSENT)),
+        models.When(confirmed_at__isnull=False, then=models.Value(CONFIRMED)),
+        default=models.Value(UNCONFIRMED),
+    )
+
 
 class SignupQuerySet(models.QuerySet):
+    def contactable(self) -> SignupQuerySet:
+        """The people we may write to: confirmed, consenting, not withdrawn, not bounced, not erased."""
+        return self.filter(status=CONFIRMED)
+
+    def not_erased(self) -> SignupQuerySet:
+        return self.exclude(status=ERASED)
+
+    def status_counts(self, limit: int) -> dict[str, int]:
+        """Return how many rows are in each status, counting at most `limit` + 1 of each (see the admin)."""
+        return {status: self.filter(status=status).order_by()[: limit + 1].count() for status, _label in STATUSES}
+
     def create_unless_duplicate(self, **fields) -> Signup | None:
         """Insert a signup; return None when the email is already taken (the database decides, not a read)."""
         using = router.db_for_write(self.model)
@@ -97,6 +134,12 @@ class Signup(models.Model):
     link_version = models.PositiveIntegerField(default=0, db_default=0)
     # A signup from before double opt-in was asked to confirm (`manage.py reconfirm`): asked once, not daily.
     reconfirm_requested_at = models.DateTimeField(null=True, blank=True)
+    # Where the person stands (STATUSES), computed by the database from the columns above whenever a row is
+    # written: one definition for the admin's column and filter, the exports and the landing count, and indexed.
+    status = models.GeneratedField(
+        expression=status_expression(), output_field=models.CharField(max_length=12, choices=STATUSES),
+        db_persist=True,
+    )  # fmt: skip
 
     objects = SignupQuerySet.as_manager()
 
@@ -109,6 +152,8 @@ class Signup(models.Model):
             models.Index(fields=["created_at", "id"], name="users_signup_created_idx"),
             models.Index(fields=["country", "created_at", "id"], name="users_signup_country_idx"),
             models.Index(fields=["consent", "created_at", "id"], name="users_signup_consent_idx"),
+            # The status filter's pages and the capped count of each status (SignupQuerySet.status_counts).
+            models.Index(fields=["status", "created_at", "id"], name="users_signup_status_idx"),
             # The landing count (confirmed people) and the purge's "unconfirmed since" read only these rows.
             models.Index(fields=["confirmed_at"], name="users_signup_confirmed_idx"),
             # The admin's search, UPPER(col::text) LIKE UPPER('%term%'), has pg_trgm GIN indexes on exactly
@@ -140,6 +185,10 @@ class Signup(models.Model):
         return self.confirmed_at is not None
 
     @property
+    def status_label(self) -> str:
+        return dict(STATUSES)[self.status]
+
+    @property
     def can_be_emailed(self) -> bool:
         """Say whether any email may go to this address (not erased, not bounced or complaining)."""
         return not self.is_erased and self.email_blocked_at is None
@@ -154,8 +203,9 @@ class SignupExport(models.Model):
     """One export of collected data by a staff member: who, when, which rows, how many."""
 
     CSV = "csv"
+    XLSX = "xlsx"
     PERSON = "person"
-    KINDS = [(CSV, "CSV of the list"), (PERSON, "one person (JSON)")]
+    KINDS = [(CSV, "CSV of the list"), (XLSX, "XLSX of the list"), (PERSON, "one person (JSON)")]
 
     kind = models.CharField(max_length=10, choices=KINDS)
     # SET_NULL keeps the record when a staff account is deleted; username still says who it was.

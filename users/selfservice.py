@@ -246,7 +246,12 @@ def erase(request):
     if request.method == "GET":
         return render(request, "users/erase.html", {"signup": signup})
     erase_signup(signup.pk, None, reason="erased")  # raises the link version: every link and cookie is dead
-    return _forget(render(request, "users/erased.html", {}), tokens.MANAGE)
+    return _forget(redirect("users:erased"), tokens.MANAGE)  # post/redirect/get: a reload does not post again
+
+
+@never_cache
+def erased(request):
+    return render(request, "users/erased.html", {})
 
 
 # --- unsubscribe (RFC 8058 one-click on the link; a page with a button for people) ---------------------------

@@ -55,6 +55,8 @@ def insert_parts(instance: models.Model, connection, overrides: dict[str, str]) 
     """
     columns, values, params = [], [], []
     for field in instance._meta.concrete_fields:
+        if field.generated:
+            continue  # the database computes it (Signup.status)
         if field.primary_key and field.column not in overrides and isinstance(field, models.AutoField):
             continue  # the sequence's
         columns.append(connection.ops.quote_name(field.column))

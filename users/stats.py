@@ -11,7 +11,7 @@ The rules, in order:
    leaves a lock that expires: the next waiter takes it over). 50 visitors at once run one COUNT.
 4. Redis unreachable (the lock cannot be taken or refused): count here, as without a cache; the breaker
    (project/cache.py) makes each of those calls a miss at once.
-Only confirmed addresses count (double opt-in), and not once consent was withdrawn or the row erased:
+Only contactable people count (Signup.objects.contactable(): confirmed, consenting, not withdrawn, bounced or erased):
 confirming, withdrawing and erasing drop both keys when their transaction commits. A signup changes
 nothing here, so it touches neither key.
 """
@@ -63,7 +63,7 @@ def signup_count() -> int:
 
 
 def _count() -> int:
-    return Signup.objects.filter(confirmed_at__isnull=False, withdrawn_at__isnull=True).count()
+    return Signup.objects.contactable().count()
 
 
 def _refresh() -> int:

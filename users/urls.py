@@ -14,6 +14,7 @@ urlpatterns = [
     path("signup/confirm/<str:token>/", selfservice.confirm_link, name="confirm"),
     path("my-data/", selfservice.send_link, name="send_link"),
     path("my-data/sent/", selfservice.link_sent, name="link_sent"),
+    path("my-data/erased/", selfservice.erased, name="erased"),
     path("my-data/unsubscribe/", selfservice.unsubscribe, name="unsubscribe_page"),
     path("my-data/unsubscribe/<str:token>/", selfservice.unsubscribe_link, name="unsubscribe"),
     path("my-data/manage/", selfservice.manage, name="manage_page"),

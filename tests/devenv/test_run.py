@@ -55,3 +55,39 @@ def test_manage_py_without_database_url_changes_make_runs_database(local_dir, pg
     user.refresh_from_db()
     assert user.check_password("a-new-long-password")
     assert not (run.BASE_DIR / "db.sqlite3").exists()
+
+
+def test_staff_otp_required_set_in_the_shell_is_honoured(monkeypatch):
+    monkeypatch.setenv("STAFF_OTP_REQUIRED", "1")
+    assert run._environment(None, None)["STAFF_OTP_REQUIRED"] == "1"
+    monkeypatch.delenv("STAFF_OTP_REQUIRED")
+    assert run._environment(None, None)["STAFF_OTP_REQUIRED"] == "0"  # make run's local default
+
+
+# A gunicorn master whose just-forked worker missed the stop signal: the master waits for it, the worker
+# never stops. stop_children must end both within its deadline, silently.
+STUBBORN = """
+import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if os.fork() == 0:
+    while True:
+        time.sleep(1)
+print("ready", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def test_stopping_ends_children_that_ignore_their_signal_and_their_own_children_within_five_seconds():
+    import time
+
+    stubborn = subprocess.Popen([sys.executable, "-c", STUBBORN], stdout=subprocess.PIPE, start_new_session=True)
+    assert stubborn.stdout.readline() == b"ready\n"
+    polite = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    started = time.monotonic()
+    run.stop_children([(stubborn, run.signal.SIGINT), (polite, run.signal.SIGTERM)])
+    assert time.monotonic() - started < 5
+    assert stubborn.returncode == -run.signal.SIGKILL and polite.returncode == -run.signal.SIGTERM
+    group = subprocess.run(["ps", "-o", "stat=", "-g", str(stubborn.pid)], capture_output=True, text=True)
+    assert all(state.startswith("Z") for state in group.stdout.split())  # the forked grandchild died too

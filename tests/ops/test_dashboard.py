@@ -255,3 +255,21 @@ def _login(base_url: str, username: str) -> Browser:
     )
     assert reply.status == 200 and reply.url == base_url + "/", reply.url
     return browser
+
+
+def test_unconfigured_sources_fold_into_one_line_and_router_counters_are_words(oncall, aws, settings):
+    settings.OPS_ALB = settings.OPS_CACHE_CLUSTER = settings.OPS_RDS_PROXY = settings.OPS_ASG = ""
+    settings.OPS_EC2_INSTANCES = []
+    settings.OPS_ECS_CLUSTER = settings.OPS_ECS_SERVICE = ""
+    response = oncall.get("/ops/")
+    html = response.content.decode()
+    folded = [s["title"] for s in response.context["not_configured"]]
+    assert len(folded) >= 4 and html.count('<section class="not-configured"') == 1
+    shown = {s["key"] for s in response.context["shown_sections"]}
+    assert "rds" in shown and not shown & {"alb", "ec2", "ecs", "cache"}  # configured sections still drawn
+    for title in folded:
+        assert f'id="h-{title}"' not in html  # no empty "Not configured." panel per source
+    router = response.context["router_words"]
+    assert router and all(" " in words for words, _n in router)  # sentences, not pins/caught_up/marked_down
+    assert "Reads kept on the primary because the replicas had not yet replayed" in html
+    assert ">pins<" not in html and ">caught_up<" not in html and ">marked_down<" not in html

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from bench.ops import EC2_INSTANCES, ops_env, seed
 from devenv.servers import AppServer
 from tests.conftest import OUTPUT
 from tests.ops.test_dashboard import PASSWORD, _user
+from tests.staff.conftest import axe_violations
 
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.browser]
 
@@ -44,7 +47,7 @@ def _on_call_page(browser, base_url: str, username: str):
 
 def test_an_on_call_engineer_sees_alarms_live_panels_and_charts(browser, ops_app):
     context, page = _on_call_page(browser, ops_app.url, "night-owl")
-    assert page.get_by_role("heading", level=1).inner_text().startswith("ALARM")
+    assert page.get_by_role("heading", level=1).inner_text().startswith("ALARM"), page.locator(".top").inner_text()
     assert "signups-ec2-cpu-high" in page.locator(".firing").inner_text()
     for card in ("#live-ready", "#live-db-default", "#live-db-replica1", "#live-redis", "#live-app"):
         assert page.locator(card).is_visible()
@@ -64,7 +67,41 @@ def test_an_on_call_engineer_sees_alarms_live_panels_and_charts(browser, ops_app
     page.screenshot(path=OUTPUT / "ops-dashboard.png", full_page=True)
     page.screenshot(path=OUTPUT / "ops-dashboard-first-screen.png")  # what one look at 3 a.m. shows
     assert EC2_INSTANCES[1] in cpu.inner_text()
+    assert _axe(page) == []  # contrast of every status colour included
+    _assert_status_tags_readable(page)
     context.close()
+
+
+def _axe(page) -> list[str]:
+    """axe-core's findings on the page as shown, in a context with JavaScript (axe needs it; the on-call pages
+    are read without), served without the meta refresh that would navigate mid-run, at the same address."""
+    html = re.sub(r'<meta http-equiv="refresh"[^>]*>', "", page.content())
+    context = page.context.browser.new_context(viewport=page.viewport_size)
+    try:
+        copy = context.new_page()
+        copy.route(page.url, lambda route: route.fulfill(body=html, content_type="text/html; charset=utf-8"))
+        copy.goto(page.url)
+        return axe_violations(copy)
+    finally:
+        context.close()
+
+
+def _contrast(page, selector: str) -> float:
+    """WCAG contrast ratio of an element's text against its own background colour."""
+    return page.locator(selector).first.evaluate(
+        """e => { const s = getComputedStyle(e);
+          const lum = c => { const [r, g, b] = c.match(/[0-9.]+/g).slice(0, 3).map(v => {
+            v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+            return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+          const [a, b] = [lum(s.color), lum(s.backgroundColor)].sort((x, y) => y - x);
+          return (a + 0.05) / (b + 0.05); }"""
+    )
+
+
+def _assert_status_tags_readable(page) -> None:
+    for selector in (".tag.tag-ok, .tag.tag-degraded, .tag.tag-unavailable, .tag.tag-unknown", ".tag.tag-alarm"):
+        if page.locator(selector).count():
+            assert _contrast(page, selector) >= 4.5, selector
 
 
 def test_a_non_staff_user_is_refused(browser, app_server):
@@ -91,5 +128,11 @@ def test_unconfigured_the_verdict_is_unknown_in_grey_and_names_what_was_not_chec
     assert "no alarm is firing" not in page.locator(".top").inner_text()
     pill = page.locator(".top .pill").evaluate("e => getComputedStyle(e).backgroundColor")
     assert pill == "rgb(145, 152, 161)"  # grey (--muted), not the OK green
-    page.screenshot(path=OUTPUT / "ops-dashboard-unconfigured.png")
+    folded = page.locator("section.not-configured summary")
+    assert folded.count() == 1 and folded.inner_text().startswith("Not configured (")
+    assert page.locator("section.cw").count() == 0  # no empty panel per unconfigured source
+    assert "Reads kept on the primary" in page.locator("#live-app").inner_text()
+    page.screenshot(path=OUTPUT / "ops-dashboard-unconfigured.png", full_page=True)
+    assert _axe(page) == []
+    _assert_status_tags_readable(page)
     context.close()

@@ -57,7 +57,7 @@ def test_ready_detail_reports_every_dependency_with_timings(client, pg):
 
 
 def test_ready_shows_replica_lag_in_bytes_while_replay_is_paused(client, paused_replica):
-    client.post("/signup/", {"full_name": "Lag Test", "email": "lag@example.com"})
+    client.post("/signup/", {"consent": "on", "full_name": "Lag Test", "email": "lag@example.com"})
     time.sleep(health.READY_CACHE_SECONDS)  # past the cached result
     replica = client.get("/ready", **AUTH).json()["checks"]["replica1"]
     assert replica["status"] == "up"

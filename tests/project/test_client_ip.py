@@ -72,7 +72,7 @@ def limited(api_gateway, settings):
 
 
 def _signup(client, n: int, source_ip: str, forged: str = ""):
-    data = {"full_name": f"Person {n}", "email": f"p{n}@example.com"}
+    data = {"consent": "on", "full_name": f"Person {n}", "email": f"p{n}@example.com"}
     return client.post("/signup/", data, **_via_api_gateway(source_ip, forged, forged or None))
 
 

@@ -55,7 +55,9 @@ def test_app_connects_with_the_secret_and_survives_a_rotation(secret, moto_serve
     app = AppServer(env=env, workers=1, threads=4)
     app.start(log=log)
     try:
-        first = Browser(app.url).post_form("/signup/", {"full_name": "Before Rotation", "email": "b@example.com"})
+        first = Browser(app.url).post_form(
+            "/signup/", {"consent": "on", "full_name": "Before Rotation", "email": "b@example.com"}
+        )
         assert first.status == 200 and "Thank you, Before Rotation" in first.body
         # Rotate: new password in PostgreSQL and in the secret; every open connection is dropped.
         new_password = "rotated-" + str(time.time_ns())
@@ -64,7 +66,8 @@ def test_app_connects_with_the_secret_and_survives_a_rotation(secret, moto_serve
                                                                         "password": new_password}))  # fmt: skip
         pg.admin_sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{pg.user}'")
         connections.close_all()  # this test process's own connections were among those dropped
-        replies = [Browser(app.url).post_form("/signup/", {"full_name": f"After {i}", "email": f"a{i}@example.com"})
+        replies = [Browser(app.url).post_form("/signup/", {"consent": "on", "full_name": f"After {i}",
+                                                            "email": f"a{i}@example.com"})
                    for i in range(5)]  # fmt: skip
         assert [r.status for r in replies] == [200] * 5
     finally:

@@ -21,6 +21,7 @@ def test_no_page_violates_the_content_security_policy(browser, app_server, pg):
     page.goto(f"{base}/signup/")
     page.get_by_label("Full name").fill("Csp Tester")
     page.get_by_label("Email address").fill("csp-tester@example.com")
+    page.get_by_label("Yes, you may contact me").check()
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url("**/signup/thanks/")
     pg.wait_for_replica()

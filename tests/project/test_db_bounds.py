@@ -114,7 +114,9 @@ def test_a_kept_connection_to_a_frozen_server_ends_at_the_client_deadline_then_f
 
 def _post_signup(app: AppServer, token_browser: Browser, token: str, email: str) -> tuple[int, float, str]:
     started = time.monotonic()
-    reply = token_browser.post_form("/signup/", {"full_name": "Frozen Primary", "email": email}, token=token)
+    reply = token_browser.post_form(
+        "/signup/", {"consent": "on", "full_name": "Frozen Primary", "email": email}, token=token
+    )
     return reply.status, time.monotonic() - started, reply.body
 
 
@@ -165,7 +167,9 @@ def test_a_frozen_primary_gets_signups_the_friendly_503_within_10s_and_health_ke
         woke = time.monotonic()
         browser = Browser(app.url)
         while True:
-            reply = browser.post_form("/signup/", {"full_name": "After Thaw", "email": "thaw@example.com"})
+            reply = browser.post_form(
+                "/signup/", {"consent": "on", "full_name": "After Thaw", "email": "thaw@example.com"}
+            )
             if reply.status == 200:
                 break
             assert time.monotonic() - woke < bounds.BACKOFF_MAX + 8, reply.status
@@ -187,7 +191,12 @@ def test_a_frozen_replica_sends_reads_to_the_primary_with_no_request_over_10s(cl
     app.start()
     try:
         author = Browser(app.url)
-        assert author.post_form("/signup/", {"full_name": "Frozen Replica", "email": "fr@example.com"}).status == 200
+        assert (
+            author.post_form(
+                "/signup/", {"consent": "on", "full_name": "Frozen Replica", "email": "fr@example.com"}
+            ).status
+            == 200
+        )
         pg.wait_for_replica()
         author.jar.clear(domain="127.0.0.1", path="/", name="db_position")  # reads may go to the replica
         deadline = time.monotonic() + 10

@@ -74,7 +74,12 @@ def _admin_token(page: str) -> str:
 def test_everything_the_app_does_works_as_the_app_role(app_server, pg):
     # Signup, through gunicorn running as the app's role.
     visitor = Browser(app_server.url)
-    assert visitor.post_form("/signup/", {"full_name": "Rosalind Franklin", "email": "rf@example.com"}).status == 200
+    assert (
+        visitor.post_form(
+            "/signup/", {"consent": "on", "full_name": "Rosalind Franklin", "email": "rf@example.com"}
+        ).status
+        == 200
+    )
     signup = Signup.objects.get(email="rf@example.com")
     User.objects.create_superuser("rolecheck", password="a-long-role-check-password")
     staff = Browser(app_server.url)
@@ -89,7 +94,8 @@ def test_everything_the_app_does_works_as_the_app_role(app_server, pg):
     assert listing.status == 200 and "Rosalind Franklin" in listing.body
     export_page = staff.get("/admin/users/signup/export-csv/")  # a GET only asks; the POST exports
     export = staff.request(
-        "/admin/users/signup/export-csv/", data={"csrfmiddlewaretoken": _admin_token(export_page.body)}
+        "/admin/users/signup/export-csv/",
+        data={"csrfmiddlewaretoken": _admin_token(export_page.body), "scope": "all"},  # unconfirmed: not contactable
     )
     assert export.status == 200 and "rf@example.com" in export.body
     confirm = staff.get(f"/admin/users/signup/{signup.pk}/erase/")

@@ -23,8 +23,10 @@ def test_request_lines_are_json_with_ids_and_nothing_secret(tmp_path, pg):
     app.start(log=log)
     try:
         browser = Browser(app.url)
-        signup = browser.post_form("/signup/", {"full_name": "Grace Hopper", "email": EMAIL})
-        browser.post_form("/signup/", {"full_name": "Grace Hopper", "email": EMAIL})  # duplicate: logged
+        signup = browser.post_form("/signup/", {"consent": "on", "full_name": "Grace Hopper", "email": EMAIL})
+        browser.post_form(
+            "/signup/", {"consent": "on", "full_name": "Grace Hopper", "email": EMAIL}
+        )  # duplicate: logged
         login = browser.post_form("/admin/login/?next=/admin/", {"username": "logger-staff", "password": PASSWORD})
         traced = Browser(app.url, headers={"X-Amzn-Trace-Id": "Root=1-67891233-abcdef012345678912345678"})
         traced_reply = traced.get("/health")

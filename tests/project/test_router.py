@@ -12,6 +12,7 @@ from project.db.router import PrimaryReplicaRouter
 from users.models import Signup
 
 PERSON = {"full_name": "Dorothy Vaughan", "email": "dv@example.com"}
+FORM = {**PERSON, "consent": "on"}  # what the signup form posts
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def _served_by(client: Client, path: str = "/signup/thanks/") -> tuple[int, str]
 def reader(routing, pg):
     """A factory of fresh browsers that each re-read one signup on the thank-you page (a real DB read)."""
     author = Client()
-    author.post("/signup/", {**PERSON, "email": "reader@example.com"})
+    author.post("/signup/", {**FORM, "email": "reader@example.com"})
     pg.wait_for_replica()
     monitor.refresh()
     cookie = author.cookies["signup_thanks"].value
@@ -109,7 +110,7 @@ def test_the_replica_alias_really_is_a_standby(pg, live_db):
 
 def test_own_write_is_read_from_the_primary_until_the_replica_replays_it(routing, paused_replica):
     writer, other = Client(), Client()
-    assert writer.post("/signup/", PERSON).status_code == 302
+    assert writer.post("/signup/", FORM).status_code == 302
     assert "db_position" in writer.cookies  # the primary's WAL position after the write
     monitor.refresh()
     # The replica does not have the row; the writer is served by the primary and sees it.
@@ -136,7 +137,7 @@ def test_own_write_is_read_from_the_primary_until_the_replica_replays_it(routing
 
 def test_a_writer_reads_the_replica_as_soon_as_it_has_replayed_without_waiting_for_a_sample(routing, pg):
     writer = Client()
-    assert writer.post("/signup/", PERSON).status_code == 302
+    assert writer.post("/signup/", FORM).status_code == 302
     pg.wait_for_replica()  # replayed; the monitor's only sample is from before the write
     timeline, position = map(int, writer.cookies["db_position"].value.split(":")[0].split("/"))
     assert timeline == monitor.primary_timeline() == 1

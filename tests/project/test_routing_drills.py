@@ -48,7 +48,7 @@ def _replica_reads(app) -> int:
 
 def _signed_up_browser(app, pg, email: str) -> Browser:
     browser = Browser(app.url)
-    reply = browser.post_form("/signup/", {"full_name": "Mary Winston", "email": email})
+    reply = browser.post_form("/signup/", {"consent": "on", "full_name": "Mary Winston", "email": email})
     assert reply.status == 200
     pg.wait_for_replica()
     return browser
@@ -111,7 +111,10 @@ def test_write_through_one_instance_is_read_back_through_another_while_replay_is
 ):
     _wait_until_serving(second_app)
     browser = Browser(routed_app.url)
-    assert browser.post_form("/signup/", {"full_name": "Annie Easley", "email": "ae@example.com"}).status == 200
+    assert (
+        browser.post_form("/signup/", {"consent": "on", "full_name": "Annie Easley", "email": "ae@example.com"}).status
+        == 200
+    )
     # The same browser, now load-balanced to the other instance: it carries its WAL position cookie.
     browser.base_url = second_app.url
     reply = browser.get("/signup/thanks/")
@@ -164,7 +167,12 @@ def test_after_a_promotion_a_sibling_on_the_old_timeline_serves_nobody_until_it_
     app.start()
     try:
         writer = Browser(app.url)
-        assert writer.post_form("/signup/", {"full_name": "Katherine Johnson", "email": "kj@example.com"}).status == 200
+        assert (
+            writer.post_form(
+                "/signup/", {"consent": "on", "full_name": "Katherine Johnson", "email": "kj@example.com"}
+            ).status
+            == 200
+        )
         timeline, written = _position(pg, a)
         (b_replay,) = pg.admin_sql("SELECT pg_last_wal_replay_lsn()::text", server=b)[0]
         assert timeline == 2 and lsn_to_int(b_replay) > written  # by LSN alone, B "has" this write

@@ -108,7 +108,9 @@ def _timed_signup(url: str, n: int, timeout: float) -> float | None:
     started = time.perf_counter()
     try:
         token = browser.csrf_token()
-        reply = browser.post_form("/signup/", {"full_name": f"Slow Test {n}", "email": f"slow{n}@example.com"}, token)
+        reply = browser.post_form(
+            "/signup/", {"consent": "on", "full_name": f"Slow Test {n}", "email": f"slow{n}@example.com"}, token
+        )
     except (urllib.error.URLError, TimeoutError, OSError):
         return None
     took = time.perf_counter() - started
@@ -151,7 +153,9 @@ def test_the_proxy_passes_x_forwarded_for_through_unchanged(proxy, gunicorn):
 
     browser = Browser(proxy.url, headers={"X-Forwarded-For": "198.51.100.7, 203.0.113.9"})
     token = browser.csrf_token()
-    reply = browser.post_form("/signup/", {"full_name": "Hop Count", "email": "hop@example.com"}, token)
+    reply = browser.post_form(
+        "/signup/", {"consent": "on", "full_name": "Hop Count", "email": "hop@example.com"}, token
+    )
     assert reply.status == 200
     # The ALB's entry (the rightmost) is the client: nginx added no hop of its own.
     assert Signup.objects.using("default").get(email="hop@example.com").ip_address == "203.0.113.9"

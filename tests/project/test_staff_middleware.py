@@ -19,7 +19,7 @@ def test_public_pages_run_without_session_or_user(client, path, settings):
 
 def test_a_public_post_keeps_csrf_protection():
     client = Client(enforce_csrf_checks=True)
-    assert client.post("/signup/", {"full_name": "Ada", "email": "ada@example.com"}).status_code == 403
+    assert client.post("/signup/", {"consent": "on", "full_name": "Ada", "email": "ada@example.com"}).status_code == 403
 
 
 @pytest.mark.parametrize("path", ["/admin/login/", "/ops/"])

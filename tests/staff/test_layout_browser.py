@@ -85,6 +85,7 @@ def test_axe_finds_no_violations_on_the_public_pages_and_the_admin_login(browser
     found["/signup/ (errors)"] = axe_violations(page)
     page.get_by_label("Full name").fill("Grace Hopper")
     page.get_by_label("Email address").fill("grace@example.com")
+    page.get_by_label("Yes, you may contact me").check()
     page.get_by_role("button", name="Sign up").click()
     page.wait_for_url("**/signup/thanks/")
     found["/signup/thanks/"] = axe_violations(page)

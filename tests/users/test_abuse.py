@@ -20,7 +20,7 @@ def limited(settings):
 
 
 def _signup(client, n: int, xff: str):
-    data = {"full_name": f"Person {n}", "email": f"p{n}@example.com"}
+    data = {"consent": "on", "full_name": f"Person {n}", "email": f"p{n}@example.com"}
     return client.post("/signup/", data, REMOTE_ADDR=ALB, HTTP_X_FORWARDED_FOR=xff)
 
 

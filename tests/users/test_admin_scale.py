@@ -38,7 +38,23 @@ def _count_text(response) -> str:
 
 
 def _signup_queries(captured) -> list[str]:
-    return [q["sql"] for q in captured if "users_signup" in q["sql"]]
+    return [q["sql"] for q in captured if "users_signup" in q["sql"] and not _status_count(q["sql"])]
+
+
+def _status_count(sql: str) -> bool:
+    """The status filter's count of one status: capped (LIMIT), read from users_signup_status_idx."""
+    return bool(re.search(r'WHERE "users_signup"."status" = \'\w+\' LIMIT \d+\) subquery$', sql))
+
+
+def test_the_status_counts_are_capped_index_reads(staff_client, pg, monkeypatch):
+    monkeypatch.setattr(SignupPaginator, "exact_limit", 3)
+    _signups(pg, 7, consent=True)
+    with CaptureQueriesContext(connections["replica1"]) as replica:
+        staff_client.get(URL)
+    counts = [q["sql"] for q in replica.captured_queries if _status_count(q["sql"])]
+    assert len(counts) == 6 and all(sql.endswith("LIMIT 4) subquery") for sql in counts)
+    plan = _plan(Signup.objects.filter(status="confirmed").order_by()[:4], "enable_seqscan")
+    assert "users_signup_status_idx" in plan, plan
 
 
 def test_unfiltered_list_shows_an_estimate_and_never_counts_the_table(staff_client, pg, monkeypatch):
@@ -157,3 +173,14 @@ def test_the_fast_table_is_exactly_what_the_admin_would_render(staff_client, pg)
         assert len(stock) == rows
         assert cl.result_table["results"] == stock
         assert cl.result_table["result_headers"] == list(admin_list.result_headers(cl))
+
+
+def test_a_whole_address_is_found_through_the_unique_index_not_a_substring_search(staff_client, pg):
+    _signups(pg, 3)
+    Signup.objects.create(full_name="Other", email="xp1-@example.com")  # contains "p1-@example.com"
+    pg.wait_for_replica()
+    cl = staff_client.get(URL, {"q": " P1-@Example.com "}).context["cl"]
+    assert [s.email for s in cl.result_list] == ["p1-@example.com"]  # that person only, case ignored
+    plan = _plan(cl.queryset.order_by(), "enable_seqscan")
+    assert "users_signup_email_ci_unique" in plan and "trgm" not in plan, plan
+    assert len(staff_client.get(URL, {"q": "p1-@example"}).context["cl"].result_list) == 2  # a fragment: substring

@@ -62,7 +62,9 @@ def _fifty_misses_after_a_signup(pg, app_server, confirmed: int) -> None:
 
 
 def test_fifty_concurrent_misses_run_one_count(pg, app_server):
-    Signup.objects.create(full_name="Ada Lovelace", email="ada@example.com", confirmed_at="2026-01-01T00:00Z")
+    Signup.objects.create(
+        full_name="Ada Lovelace", email="ada@example.com", consent=True, confirmed_at="2026-01-01T00:00Z"
+    )
     _fifty_misses_after_a_signup(pg, app_server, confirmed=1)
 
 
@@ -70,7 +72,7 @@ def test_fifty_concurrent_misses_run_one_count(pg, app_server):
 def test_fifty_concurrent_misses_run_one_count_at_a_million_rows(pg, app_server):
     call_command("seed_signups", "--count", "1000000", "--seed", "1", "--batch", "10000", verbosity=0)
     with connection.cursor() as cursor:
-        cursor.execute("UPDATE users_signup SET confirmed_at = created_at WHERE id % 100 = 0")
+        cursor.execute("UPDATE users_signup SET confirmed_at = created_at, consent = true WHERE id % 100 = 0")
         confirmed = cursor.rowcount
     _fifty_misses_after_a_signup(pg, app_server, confirmed=confirmed)
 
@@ -86,7 +88,9 @@ def test_a_stale_count_is_served_while_one_caller_refreshes_and_is_exact_after_i
 
 
 def test_the_count_is_counted_here_when_redis_is_down(redis_server):
-    Signup.objects.create(full_name="Ada Lovelace", email="ada@example.com", confirmed_at="2026-01-01T00:00Z")
+    Signup.objects.create(
+        full_name="Ada Lovelace", email="ada@example.com", consent=True, confirmed_at="2026-01-01T00:00Z"
+    )
     redis_server.stop()
     try:
         assert stats.signup_count() == 1

@@ -53,10 +53,13 @@ def _many(pg, n: int) -> None:
     sample_replicas()
 
 
-def _export(client, params: dict | None = None):
-    """POST the list's export form, with the list's search and filters in the URL as the form has them."""
+def _export(client, params: dict | None = None, scope: str | None = "all", **form):
+    """POST the list's export form, with the list's search and filters in the URL as the form has them.
+
+    These tests' rows are mostly not contactable: "all records" unless a test asks for the default.
+    """
     query = "?" + urlencode(params) if params else ""
-    return client.post(URL + query)
+    return client.post(URL + query, {"scope": scope, **form} if scope else form)
 
 
 def _csv(response) -> list[dict]:
@@ -68,7 +71,7 @@ def test_export_needs_the_export_permission(client, signups):
     assert client.post(URL).status_code == 302 and "/admin/login/" in client.post(URL)["Location"]
     login_staff("viewer", "view_signup", client=client)
     assert client.post(URL).status_code == 403
-    assert "Export CSV" not in client.get("/admin/users/signup/").content.decode()
+    assert "Export contactable" not in client.get("/admin/users/signup/").content.decode()
     assert not SignupExport.objects.using("default").exists()
 
 
@@ -87,7 +90,7 @@ def test_export_honours_search_and_filters_and_is_recorded(exporter, signups):
         ("csv", "exporter", 2, True),
         ("csv", "exporter", 1, True),
     ]
-    assert audits[0].filters == {"country__exact": "GB"}  # the page number is not a filter
+    assert audits[0].filters == {"country__exact": "GB", "scope": "all"}  # the page number is not a filter
     assert audits[0].finished_at >= audits[0].started_at
 
 
@@ -96,13 +99,14 @@ def test_the_list_has_an_export_form_for_what_it_shows(exporter, signups):
     form = re.search(
         r'<form method="post" action="([^"]+)"[^>]*>\s*<input type="hidden" name="csrfmiddlewaretoken"', page
     )
-    assert form and form.group(1) == f"{URL}?country__exact=GB"
+    assert form and form.group(1) == "/admin/users/signup/export/?country__exact=GB"
 
 
 def test_a_get_of_the_export_url_starts_no_export(exporter, signups):
     page = exporter.get(URL, {"country__exact": "GB"})
     assert page.status_code == 200 and not page.streaming
-    assert "Export the list as CSV?" in page.content.decode() and 'method="post"' in page.content.decode()
+    assert "Export the list?" in page.content.decode() and 'method="post"' in page.content.decode()
+    assert '<input type="radio" name="scope" value="contactable" checked>' in page.content.decode()
     assert not SignupExport.objects.using("default").exists()
 
 

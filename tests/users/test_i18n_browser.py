@@ -8,6 +8,8 @@ sideways (the longest translations included), and a screenshot of each is in tes
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from django.utils import timezone
+from django.utils import translation
+from django.utils.formats import date_format
 
 from tests.conftest import OUTPUT
 from tests.users.mail import link_in, mail_to
@@ -19,28 +21,46 @@ pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.browser, pytest.ma
 WIDTH = 375
 AXE = Axe()
 TEXT = {
+    "en": {"name": "Full name", "email": "Email address", "country": "Country (optional)",
+           "consent": "Yes, you may contact me", "submit": "Sign up", "name_error": "Please tell us your name.",
+           "consent_error": "Please tick the box: we can only sign you up if we may email you.",
+           "thanks": "Thank you, {}", "subject": "Please confirm your address", "hello": "Hello,",
+           "confirm_h1": "Confirm your address", "confirm": "Confirm",
+           "confirmed": "Thank you: your address is confirmed.", "manage_h1": "Your data",
+           "withdraw": "Withdraw my consent", "privacy_h1": "Privacy", "given": "given "},
     "de": {"name": "Vollständiger Name", "email": "E-Mail-Adresse", "country": "Land (optional)",
            "consent": "Ja, Sie dürfen mich", "submit": "Anmelden", "name_error": "Bitte geben Sie Ihren Namen an.",
-           "thanks": "Vielen Dank, {}", "subject": "Bitte bestätigen Sie Ihre Adresse", "hello": "Guten Tag {},",
+           "thanks": "Vielen Dank, {}", "subject": "Bitte bestätigen Sie Ihre Adresse", "hello": "Guten Tag,",
+           "consent_error": "Bitte setzen Sie das Häkchen: Wir können Sie nur anmelden, wenn wir Ihnen E-Mails "
+                            "schreiben dürfen.", "given": "erteilt am ",
            "confirm_h1": "Bestätigen Sie Ihre Adresse", "confirm": "Bestätigen",
            "confirmed": "Vielen Dank: Ihre Adresse ist bestätigt.", "manage_h1": "Ihre Daten",
            "withdraw": "Meine Einwilligung widerrufen", "privacy_h1": "Datenschutz"},
     "fr": {"name": "Nom complet", "email": "Adresse e-mail", "country": "Pays (facultatif)",
            "consent": "Oui, vous pouvez me contacter", "submit": "S\u2019inscrire",
            "name_error": "Veuillez indiquer votre nom.", "thanks": "Merci, {}",
-           "subject": "Veuillez confirmer votre adresse", "hello": "Bonjour {},",
+           "subject": "Veuillez confirmer votre adresse", "hello": "Bonjour,", "given": "donné le ",
+           "consent_error": "Veuillez cocher la case\u00a0: nous ne pouvons vous inscrire que si nous pouvons "
+                            "vous écrire par e-mail.",
            "confirm_h1": "Confirmez votre adresse", "confirm": "Confirmer",
            "confirmed": "Merci\u00a0: votre adresse est confirmée.", "manage_h1": "Vos données",
            "withdraw": "Retirer mon consentement", "privacy_h1": "Confidentialité"},
     "es": {"name": "Nombre completo", "email": "Correo electrónico", "country": "País (opcional)",
            "consent": "Sí, pueden ponerse en contacto", "submit": "Suscribirse",
            "name_error": "Indíquenos su nombre, por favor.", "thanks": "Gracias, {}",
-           "subject": "Confirme su dirección, por favor", "hello": "Hola, {}:",
+           "subject": "Confirme su dirección, por favor", "hello": "Hola:", "given": "dado el ",
+           "consent_error": "Marque la casilla: solo podemos inscribirle si podemos escribirle por correo "
+                            "electrónico.",
            "confirm_h1": "Confirme su dirección", "confirm": "Confirmar",
            "confirmed": "Gracias: su dirección está confirmada.", "manage_h1": "Sus datos",
            "withdraw": "Retirar mi consentimiento", "privacy_h1": "Privacidad"},
 }  # fmt: skip
-PEOPLE = {"de": "Jürgen Weißmüller-Schönberger", "fr": "Élodie Lefèvre-Dubois", "es": "María José Núñez"}
+PEOPLE = {
+    "en": "Ada Lovelace-Byron",
+    "de": "Jürgen Weißmüller-Schönberger",
+    "fr": "Élodie Lefèvre-Dubois",
+    "es": "María José Núñez",
+}
 
 
 def _check(page, language: str, name: str) -> None:
@@ -70,7 +90,7 @@ def phone(browser):
         context.close()
 
 
-@pytest.mark.parametrize("language", ["de", "fr", "es"])
+@pytest.mark.parametrize("language", ["en", "de", "fr", "es"])
 def test_a_visitor_signs_up_confirms_and_manages_in_their_language(phone, app_server, ses, worker, language):
     OUTPUT.mkdir(exist_ok=True)
     text, person, address = TEXT[language], PEOPLE[language], f"person-{language}@example.com"
@@ -83,6 +103,12 @@ def test_a_visitor_signs_up_confirms_and_manages_in_their_language(phone, app_se
     page.get_by_label(text["name"], exact=True).fill(person)
     page.get_by_label(text["email"], exact=True).fill(address)
     page.get_by_label(text["country"], exact=True).select_option("CH")
+    page.get_by_role("button", name=text["submit"], exact=True).click()  # consent not given: not signed up
+    assert page.locator("#id_consent_error").inner_text() == text["consent_error"]
+    assert not Signup.objects.using("default").filter(email=address).exists()
+    box = page.get_by_label(text["consent"]).bounding_box()
+    assert box["width"] >= 24 and box["height"] >= 24, box  # a tap target on a phone, not a sliver
+    _check(page, language, "consent-error")
     page.get_by_label(text["consent"]).check()
     page.get_by_role("button", name=text["submit"], exact=True).click()
     page.wait_for_url("**/signup/thanks/")
@@ -92,7 +118,8 @@ def test_a_visitor_signs_up_confirms_and_manages_in_their_language(phone, app_se
     assert row.language == language and row.consent_version == consent.version(language)
     # The confirmation email, through SES, in that language; its link opens the confirm page in it.
     message = mail_to(ses, address, text["subject"])
-    assert message.get_body(preferencelist=("plain",)).get_content().startswith(text["hello"].format(person))
+    plain = message.get_body(preferencelist=("plain",)).get_content()
+    assert plain.startswith(text["hello"] + "\n") and person not in plain  # no stranger's text in our email
     page.goto(link_in(message, "/signup/confirm/"))
     assert page.get_by_role("heading", level=1).inner_text() == text["confirm_h1"]
     _check(page, language, "confirm")
@@ -101,6 +128,11 @@ def test_a_visitor_signs_up_confirms_and_manages_in_their_language(phone, app_se
     assert page.get_by_role("status").inner_text() == text["confirmed"]
     assert page.get_by_role("heading", level=1).inner_text() == text["manage_h1"]
     assert page.get_by_test_id("wording").inner_text() == consent.wording(row.consent_version)
+    given = page.get_by_test_id("consent").inner_text()
+    with translation.override(language):  # the locale's own date format ("6. Dezember 2026 17:13"), not "6 Dez"
+        when = date_format(Signup.objects.using("default").get(pk=row.pk).consent_at, "DATETIME_FORMAT")
+    assert given.startswith(f"{text['given']}{when} UTC"), given
+    assert "2026-11-v1" not in page.content()  # no internal wording id on the person's page
     assert page.get_by_role("button", name=text["withdraw"]).is_visible()
     _check(page, language, "manage")
     page.goto(f"{app_server.url}/privacy/")
@@ -116,6 +148,7 @@ def test_a_german_signup_gets_german_email_when_someone_else_asks_later(phone, a
     german.goto(f"{app_server.url}/signup/")
     german.get_by_label("Vollständiger Name").fill("Lieselotte Bräuer")
     german.get_by_label("E-Mail-Adresse").fill("lotte@example.com")
+    german.get_by_label("Ja, Sie dürfen mich").check()
     german.get_by_role("button", name="Anmelden", exact=True).click()
     german.wait_for_url("**/signup/thanks/")
     mail_to(ses, "lotte@example.com", "Bitte bestätigen Sie Ihre Adresse")
@@ -153,6 +186,7 @@ def test_the_switcher_works_without_javascript_and_keeps_what_was_typed(phone, a
     page.get_by_role("button", name="Français").click()
     assert page.get_attribute("html", "lang") == "fr"
     assert page.get_by_label("Nom complet").input_value() == "Zoë Müller"
+    page.get_by_label("Oui, vous pouvez me contacter").check()
     page.get_by_role("button", name="S\u2019inscrire", exact=True).click()
     page.wait_for_url("**/signup/thanks/")
     assert page.get_by_role("heading", level=1).inner_text() == "Merci, Zoë Müller"

@@ -4,7 +4,7 @@ import pytest
 from django.core import mail
 from django.core.cache import cache
 
-from tests.users.mail import VALID, link, run_queue, sign_up
+from tests.users.mail import link, run_queue, sign_up
 from users import tasks, tokens
 from users.models import ConsentEvent, Signup
 from users.stats import COUNT_KEY
@@ -128,12 +128,12 @@ def test_no_email_to_a_blocked_address(client):
     assert email_tasks().get().return_value == "skipped: address blocked"
 
 
-def test_signup_without_consent_records_no_given_event_but_still_confirms_the_address(client):
-    sign_up(client, consent=None)
-    assert not _row().events.exists()
-    run_queue()
-    assert len(mail.outbox) == 1
-    assert VALID["email"] in mail.outbox[0].to
+def test_signup_without_consent_is_refused_and_stores_nothing(client):
+    response = sign_up(client, consent=None)
+    assert response.status_code == 400
+    assert "Please tick the box" in response.content.decode()
+    assert not Signup.objects.using("default").exists()
+    assert run_queue()["done"] == 0 and mail.outbox == []
 
 
 def test_plain_http_links_in_emails_are_a_system_check_warning(settings):

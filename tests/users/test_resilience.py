@@ -12,7 +12,7 @@ from users.models import Signup
 
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.slow]
 
-PERSON = {"full_name": "Katherine Johnson", "email": "kj@example.com", "country": "US"}
+PERSON = {"consent": "on", "full_name": "Katherine Johnson", "email": "kj@example.com", "country": "US"}
 
 
 @pytest.fixture

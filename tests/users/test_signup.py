@@ -38,12 +38,6 @@ def test_happy_path_stores_normalised_record_and_thanks_by_name(client):
     assert "no-store" in thanks["Cache-Control"]
 
 
-def test_no_consent_records_no_consent_time(client):
-    assert _post(client, consent=None).status_code == 302
-    row = Signup.objects.using("default").get()
-    assert not row.consent and row.consent_at is None and row.consent_version == ""
-
-
 def test_user_agent_is_stored_printable_and_bounded(client):
     client.post("/signup/", VALID, HTTP_USER_AGENT="Mozilla/5.0 " + "x" * 2000)
     assert Signup.objects.using("default").get().user_agent.startswith("Mozilla/5.0 ")
@@ -82,7 +76,7 @@ def test_duplicate_email_keeps_first_row_and_shows_only_what_was_typed(client, c
     assert _post(client).status_code == 302
     other = client.__class__()
     with caplog.at_level(logging.INFO, logger="users"):
-        response = _post(other, full_name="Mallory Imposter", email="ADA.l@EXAMPLE.com", phone="", consent=None)
+        response = _post(other, full_name="Mallory Imposter", email="ADA.l@EXAMPLE.com", phone="")
     assert response.status_code == 302 and response["Location"] == "/signup/thanks/"
     page = other.get("/signup/thanks/").content.decode()
     assert "Mallory Imposter" in page and "ADA.l@example.com" in page

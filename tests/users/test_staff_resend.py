@@ -37,7 +37,7 @@ def test_staff_resend_goes_out_in_the_persons_language_through_the_real_worker(s
     assert "is queued" in done.content.decode()
     wait_for(lambda: len(_confirmations(ses, "lotte@example.com")) == 2, 60, "the second confirmation email")
     again = _confirmations(ses, "lotte@example.com")[-1]
-    assert text_of(again).startswith("Guten Tag Lieselotte Bräuer,")  # German, though staff use English
+    assert text_of(again).startswith("Guten Tag,\n")  # German, though staff use English
 
 
 def test_no_resend_to_a_confirmed_person_and_none_queued_twice(staff_client):

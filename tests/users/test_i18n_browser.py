@@ -7,8 +7,7 @@ sideways (the longest translations included), and a screenshot of each is in tes
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from django.utils import timezone
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 
 from tests.conftest import OUTPUT

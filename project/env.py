@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,6 +53,20 @@ def env_float(name: str, default: float, *, minimum: float = 0.0) -> float:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
     if value < minimum or value != value:
         raise ImproperlyConfigured(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def env_datetime(name: str) -> datetime | None:
+    """An ISO 8601 time with its offset (2025-03-01T00:00:00+00:00), or None when unset."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an ISO 8601 time") from None
+    if value.tzinfo is None:
+        raise ImproperlyConfigured(f"{name}={raw!r} needs a UTC offset (e.g. +00:00)")
     return value
 
 

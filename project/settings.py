@@ -16,6 +16,7 @@ from project.env import (
     admin_url,
     database_config,
     env_bool,
+    env_datetime,
     env_float,
     env_int,
     env_languages,
@@ -425,6 +426,12 @@ if not PUBLIC_BASE_URL.startswith(("https://", "http://")):
 # A failed send is tried again after EMAIL_RETRY_SECONDS, doubling each time up to an hour, EMAIL_MAX_ATTEMPTS times.
 EMAIL_RETRY_SECONDS = env_float("EMAIL_RETRY_SECONDS", 30.0, minimum=0.05)
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 12, minimum=1)
+# A claimed email whose worker died is retried after this long (longer than a send's worst case: SES's
+# 3 s connect + 10 s read, twice, in ANYMAIL above). The attempt counts either way.
+EMAIL_LEASE_SECONDS = env_float("EMAIL_LEASE_SECONDS", 120.0, minimum=0.1)
+# Finished queue rows are deleted after QUEUE_KEEP_DAYS; the worker prunes every QUEUE_PRUNE_SECONDS.
+QUEUE_KEEP_DAYS = env_int("QUEUE_KEEP_DAYS", 14, minimum=1)
+QUEUE_PRUNE_SECONDS = env_float("QUEUE_PRUNE_SECONDS", 600.0, minimum=1.0)
 # Signed links: seconds each kind stays valid (users/tokens.py): confirm 7 days, manage-my-data 30 days.
 CONFIRM_TTL = env_int("CONFIRM_TTL", 7 * 86400, minimum=60)
 MANAGE_TTL = env_int("MANAGE_TTL", 30 * 86400, minimum=60)
@@ -452,3 +459,12 @@ AWS_ENDPOINT_URL = env_str("AWS_ENDPOINT_URL")
 # Days the CloudWatch log groups keep the logs (the Terraform sets it from the same value): told on /privacy/.
 LOG_RETENTION_DAYS = env_int("LOG_RETENTION_DAYS", 30, minimum=1)
 PURGE_BATCH_SIZE = 500  # rows per transaction in `manage.py purge`
+# Double opt-in's cut-over: signups made before it are never purged as unconfirmed (users/retention.py).
+# Unset: when migration 0004 was applied here, plus a day (users.retention.cutover).
+DOUBLE_OPT_IN_SINCE = env_datetime("DOUBLE_OPT_IN_SINCE")
+# The purge's ceiling: it refuses (without --force) to delete or erase more than this percent of the signups
+# in one run, unless that is at most PURGE_MAX_FLOOR rows (a small list may lose a handful at once).
+PURGE_MAX_SHARE = env_float("PURGE_MAX_SHARE", 5.0)
+PURGE_MAX_FLOOR = env_int("PURGE_MAX_FLOOR", 100, minimum=0)
+# `manage.py reconfirm`: emails per hour asking pre-cut-over signups to confirm (spread through the outbox).
+RECONFIRM_PER_HOUR = env_int("RECONFIRM_PER_HOUR", 200, minimum=1)

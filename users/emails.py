@@ -3,7 +3,8 @@
 1. Every email is rendered from the signup row when it is sent (text + HTML, templates/users/email/):
    the queue holds no address or name.
 2. Nothing goes to an erased address, or one with email_blocked_at set (bounce or complaint).
-3. A confirmation is not sent for an address already confirmed, nor once consent was withdrawn.
+3. A confirmation (or a pre-double-opt-in signup's reconfirmation) is not sent for an address already
+   confirmed, nor once consent was withdrawn.
 4. Every email carries the signed "manage my data" link, the privacy page, and List-Unsubscribe with
    List-Unsubscribe-Post (RFC 8058 one-click): a POST there withdraws consent.
 5. Every email is in the person's language (Signup.language, the form's language at signup), whoever or
@@ -33,10 +34,12 @@ logger = logging.getLogger("users.emails")
 CONFIRM = "confirm"  # after a signup: confirm your address
 ALREADY = "already"  # a signup with a known address: you are already signed up, manage your data here
 LINK = "link"  # "send me my link": your manage-my-data link
+RECONFIRM = "reconfirm"  # a signup from before double opt-in: please confirm (`manage.py reconfirm`)
 SUBJECTS = {
     CONFIRM: _("Please confirm your address"),
     ALREADY: _("You are already signed up"),
     LINK: _("Your link to manage your data"),
+    RECONFIRM: _("Do you still want to hear from us?"),
 }
 KINDS = tuple(SUBJECTS)
 
@@ -110,7 +113,7 @@ def skip_reason(signup: Signup | None, kind: str) -> str | None:
         return "no such person"
     if signup.email_blocked_at is not None:
         return "address blocked"
-    if kind == CONFIRM and (signup.is_confirmed or signup.withdrawn_at is not None):
+    if kind in (CONFIRM, RECONFIRM) and (signup.is_confirmed or signup.withdrawn_at is not None):
         return "already confirmed or withdrawn"
     return None
 

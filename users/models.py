@@ -93,6 +93,8 @@ class Signup(models.Model):
     language = models.CharField(max_length=10, default="en", db_default="en")
     # Last "you are already signed up" email queued: at most one per address per hour.
     notice_sent_at = models.DateTimeField(null=True, blank=True)
+    # A signup from before double opt-in was asked to confirm (`manage.py reconfirm`): asked once, not daily.
+    reconfirm_requested_at = models.DateTimeField(null=True, blank=True)
 
     objects = SignupQuerySet.as_manager()
 

@@ -1,5 +1,7 @@
 """`manage.py purge` with frozen time (freezegun): it removes exactly what the retention settings say,
-a second run finds nothing, and two runs at once on the real primary share the work exactly."""
+a second run finds nothing, and two runs at once on the real primary share the work exactly. Signups from
+before the double opt-in cut-over are never deleted as unconfirmed (`manage.py reconfirm` asks them), and
+the ceiling stops a run that would delete or erase too large a share of the list."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core import mail
+from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from freezegun import freeze_time
 
-from users import retention, tasks
+from tests.users.mail import run_queue
+from users import emails, retention, tasks
 from users.erasure import erase_signup
 from users.models import ConsentEvent, Erasure, Signup, SignupExport
 
@@ -26,13 +30,16 @@ DAY = timedelta(days=1)
 @pytest.fixture(autouse=True)
 def periods(settings):
     settings.RETENTION_UNCONFIRMED_DAYS, settings.RETENTION_NETWORK_DAYS, settings.RETENTION_WITHDRAWN_DAYS = 30, 90, 30
+    settings.DOUBLE_OPT_IN_SINCE = NOW - 365 * DAY  # every row of _world() is from after double opt-in began
+    settings.PURGE_MAX_SHARE, settings.PURGE_MAX_FLOOR = 5.0, 100
     return settings
 
 
-def _signup(name: str, created: datetime, *, confirmed: datetime | None = None, withdrawn: datetime | None = None):
+def _signup(name: str, created: datetime, *, confirmed: datetime | None = None, withdrawn: datetime | None = None,
+            language: str = "en"):  # fmt: skip
     """A signup made at `created` (time frozen there), as the form and the confirm page leave it."""
     with freeze_time(created):
-        signup = Signup.objects.create(full_name=name, email=f"{name}@example.com", consent=True,
+        signup = Signup.objects.create(full_name=name, email=f"{name}@example.com", consent=True, language=language,
                                        consent_at=created, consent_version="v1", ip_address="198.51.100.7",
                                        user_agent="Firefox/140")  # fmt: skip
         ConsentEvent.objects.create(signup=signup, kind=ConsentEvent.GIVEN, wording_version="v1", ip="198.51.100.7")
@@ -189,7 +196,7 @@ def test_two_purges_at_once_share_the_work_exactly(settings, pg):
     def run():
         try:
             barrier.wait(timeout=30)
-            results.append(_purge())
+            results.append(_purge(force=True))  # 2 in 3 rows go: over the ceiling on purpose
         except Exception as exc:  # reported by the assertion below
             errors.append(exc)
         finally:
@@ -212,7 +219,7 @@ def test_two_purges_at_once_share_the_work_exactly(settings, pg):
     assert Signup.objects.filter(email__endswith="@invalid").count() == 100
     assert Erasure.objects.count() == 100 and ConsentEvent.objects.filter(kind="purged").count() == 100
     assert not Signup.objects.filter(ip_address__isnull=False).exists()
-    assert _purge() == dict.fromkeys(total, 0)
+    assert _purge(force=True) == dict.fromkeys(total, 0)
 
 
 def test_a_row_someone_else_holds_is_left_for_the_next_run_without_waiting(pg):
@@ -230,3 +237,132 @@ def test_a_row_someone_else_holds_is_left_for_the_next_run_without_waiting(pg):
         assert Signup.objects.filter(pk=due).exists()
     assert _purge()["unconfirmed_deleted"] == 1
     assert not Signup.objects.filter(pk=due).exists()
+
+
+# --- the double opt-in cut-over ---------------------------------------------------------------------------
+def _applied_0004() -> datetime:
+    from django.db.migrations.recorder import MigrationRecorder
+
+    return (
+        MigrationRecorder(connection).migration_qs.get(app="users", name="0004_person_confirm_consent_ledger").applied
+    )
+
+
+def test_the_cut_over_is_when_migration_0004_ran_plus_a_day_unless_set(settings):
+    settings.DOUBLE_OPT_IN_SINCE = None
+    assert retention.cutover() == _applied_0004() + retention.CUTOVER_GRACE
+    settings.DOUBLE_OPT_IN_SINCE = NOW
+    assert retention.cutover() == NOW
+
+
+def test_signups_from_before_the_cut_over_are_never_deleted_as_unconfirmed(settings):
+    """The review's case: consented rows 400 days old, never confirmed (no double opt-in then), purged daily."""
+    settings.DOUBLE_OPT_IN_SINCE = None  # the cut-over read from the database: when 0004 was applied here
+    since = _applied_0004() + retention.CUTOVER_GRACE
+    old = [_signup(f"before{i}", since - 400 * DAY + i * SECOND) for i in range(3)]
+    edge = _signup("just-before", since - SECOND)  # a signup taken by the old release during the rollout
+    after = _signup("after", since + SECOND)  # made after double opt-in began, never confirmed: due
+    for later in (since + 31 * DAY, since + 1000 * DAY):  # the first daily purge, and years of them
+        with freeze_time(later):
+            retention.purge()
+    kept = set(Signup.objects.values_list("pk", flat=True))
+    assert {s.pk for s in [*old, edge]} <= kept
+    assert after.pk not in kept
+    assert all(not Signup.objects.get(pk=s.pk).is_erased for s in old)  # still theirs, untouched
+    assert ConsentEvent.objects.filter(signup_id__in=[s.pk for s in old], kind="given").count() == 3
+
+
+def test_without_a_known_cut_over_nothing_is_deleted_as_unconfirmed(settings, monkeypatch, caplog):
+    settings.DOUBLE_OPT_IN_SINCE = None
+    monkeypatch.setattr(retention, "OPT_IN_MIGRATION", ("users", "0004_not_recorded"))
+    rows, _ = _world()
+    counts = _purge()
+    assert counts["unconfirmed_deleted"] == 0 and Signup.objects.filter(pk=rows["unconfirmed_due"].pk).exists()
+    assert counts["withdrawn_erased"] == 1  # the other rules still run
+    assert "rule 1 is off" in caplog.text
+
+
+# --- the ceiling and the summary first --------------------------------------------------------------------
+def _many(count: int, unconfirmed: int) -> None:
+    created = NOW - 100 * DAY
+    with freeze_time(created):
+        Signup.objects.bulk_create(
+            Signup(full_name=f"p{i}", email=f"p{i}@example.com", consent=True, ip_address="198.51.100.9",
+                   user_agent="UA", confirmed_at=None if i < unconfirmed else created)
+            for i in range(count)
+        )  # fmt: skip
+
+
+def test_the_ceiling_stops_a_run_that_would_delete_too_large_a_share(settings, caplog):
+    settings.PURGE_MAX_SHARE, settings.PURGE_MAX_FLOOR = 5.0, 10
+    _many(300, unconfirmed=16)  # 16 of 300 = 5.3 % > 5 %
+    with pytest.raises(retention.PurgeRefused, match="16 of 300"), freeze_time(NOW):
+        retention.purge()
+    assert Signup.objects.count() == 300  # nothing deleted
+    assert not Signup.objects.filter(ip_address__isnull=False).exists()  # the harmless rules still ran
+    assert "destructive rules skipped" in caplog.text
+    out = StringIO()
+    with pytest.raises(CommandError, match="purge refused: 16 of 300"), freeze_time(NOW):
+        call_command("purge", stdout=out)
+    with freeze_time(NOW):
+        call_command("purge", "--force", stdout=out)
+    assert Signup.objects.count() == 284
+
+
+def test_a_share_under_the_ceiling_runs(settings):
+    settings.PURGE_MAX_SHARE, settings.PURGE_MAX_FLOOR = 5.0, 10
+    _many(300, unconfirmed=15)  # exactly 5 %
+    assert _purge()["unconfirmed_deleted"] == 15
+
+
+def test_a_small_list_may_lose_up_to_the_floor(settings):
+    settings.PURGE_MAX_SHARE, settings.PURGE_MAX_FLOOR = 5.0, 10
+    _many(20, unconfirmed=10)  # 50 %, but only 10 rows
+    assert _purge()["unconfirmed_deleted"] == 10
+
+
+def test_the_log_says_what_is_due_before_anything_changes_counts_only(caplog):
+    _world()
+    caplog.set_level("INFO", logger="users.retention")
+    _purge()
+    lines = [r.getMessage() for r in caplog.records if r.name == "users.retention"]
+    assert lines[0] == (
+        "purge due (counted before any change): unconfirmed_deleted=1, ip_user_agent_cleared=1,"
+        " confirmed_ip_cleared=1, event_ips_cleared=2, withdrawn_erased=1, export_searches_cleared=1"
+    )
+    assert "example.com" not in caplog.text and "old-" not in caplog.text
+
+
+# --- reconfirm: asking the people from before double opt-in -----------------------------------------------
+def test_reconfirm_asks_each_pre_cut_over_person_once_in_their_language(settings):
+    settings.DOUBLE_OPT_IN_SINCE = NOW - 365 * DAY
+    settings.RECONFIRM_PER_HOUR = 3600 * 20  # one every 50 ms: the test sees them all go
+    before = NOW - 400 * DAY
+    people = {lang: _signup(f"old-{lang}", before, language=lang) for lang in ("de", "fr", "es", "en")}
+    _signup("old-confirmed", before, confirmed=before)
+    _signup("old-withdrawn", before, withdrawn=before)
+    _signup("new-unconfirmed", NOW - 10 * DAY)
+    tasks.email_tasks().delete()  # the confirmation emails _signup queued
+    out = StringIO()
+    call_command("reconfirm", stdout=out)
+    assert out.getvalue().startswith("reconfirm: 4 asked")
+    rows = list(tasks.email_tasks().order_by("run_after"))
+    assert sorted(r.args_kwargs["kwargs"]["signup_id"] for r in rows) == sorted(p.pk for p in people.values())
+    assert {r.args_kwargs["kwargs"]["kind"] for r in rows} == {emails.RECONFIRM}
+    assert rows[-1].run_after - rows[0].run_after >= timedelta(milliseconds=140)  # spread, not all at once
+    call_command("reconfirm", stdout=out)  # a second run asks nobody again
+    assert tasks.email_tasks().count() == 4
+    import time
+
+    time.sleep(0.3)
+    mail.outbox.clear()
+    assert run_queue()["done"] == 4
+    subjects = {m.to[0].split("@")[0]: m.subject for m in mail.outbox}
+    assert subjects == {
+        "old-de": "Signups: Möchten Sie weiterhin von uns hören?",
+        "old-fr": "Signups: Souhaitez-vous continuer à recevoir nos nouvelles ?",
+        "old-es": "Signups: ¿Todavía quiere recibir noticias nuestras?",
+        "old-en": "Signups: Do you still want to hear from us?",
+    }
+    german = next(m for m in mail.outbox if m.to[0].startswith("old-de"))
+    assert "bevor wir alle gebeten haben" in german.body and "/signup/confirm/" in german.body

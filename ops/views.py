@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from ops import charts, connections, dashboard
 from ops.health import is_draining, run_checks, status, summary
 from staff import access
+from users import tombstones
 
 OPS_PERMISSION = "ops.view_ops_dashboard"
 
@@ -29,6 +30,8 @@ def ready(request):
     """Readiness for on-call and alarms: 503 when the primary is unreachable; detail for staff or the token."""
     checks = run_checks()
     doc = summary(checks) if _may_see_detail(request) else {"status": status(checks)}
+    if "checks" in doc:  # after a database restore, until `manage.py reapply_erasures` (users/tombstones.py)
+        doc["erasure_ledger"] = tombstones.restore_check.peek()
     return JsonResponse(doc, status=503 if doc["status"] == "unavailable" else 200)
 
 
@@ -100,6 +103,7 @@ def _context(range_key: str) -> dict:
         "changes": [{**e, "when": _when(e["t"])} for e in doc.get("events") or []],
         "targets": doc.get("targets"),
     }
+    ctx["erasure_ledger"] = tombstones.restore_check.peek()
     ctx["verdict"] = _verdict(ctx)
     return ctx
 

@@ -71,9 +71,9 @@ class _Run:
                **local_app_env(self.pg, None)}  # fmt: skip
         return env | local_owner_env(self.pg) if owner else env
 
-    def manage(self, *args: str, owner: bool = False) -> str:
+    def manage(self, *args: str, owner: bool = False, extra: dict | None = None) -> str:
         result = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, capture_output=True, text=True,
-                                env={**os.environ, **self.env(owner)}, timeout=3600)  # fmt: skip
+                                env={**os.environ, **self.env(owner), **(extra or {})}, timeout=3600)  # fmt: skip
         if result.returncode:
             raise RuntimeError(f"manage.py {args[0]} failed: {result.stderr[-2000:]}")
         return result.stdout
@@ -102,7 +102,9 @@ class _Run:
         self.manage("migrate", "--noinput", owner=True)
         self.manage("setup_db_roles", owner=True)
         started = time.monotonic()
-        self.manage("seed_signups", "--count", str(self.size), "--seed", "26", owner=True)
+        # Seeding is set-up, not the app: no statement timeout for its COPY batches on a loaded machine.
+        self.manage("seed_signups", "--count", str(self.size), "--seed", "26", "--batch", "20000", owner=True,
+                    extra={"DATABASE_STATEMENT_TIMEOUT": "0"})  # fmt: skip
         self.seed_seconds = time.monotonic() - started
         started = time.monotonic()
         port = str(self.pg.primary.port)

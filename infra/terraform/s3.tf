@@ -176,7 +176,7 @@ data "aws_iam_policy_document" "logs" {
   statement {
     sid       = "S3ServerAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3/assets/*"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3/assets/*", "${aws_s3_bucket.logs.arn}/s3/erasure-ledger/*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]

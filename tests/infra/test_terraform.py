@@ -47,8 +47,10 @@ APP_ENVIRONMENT = {
     "SES_EVENTS_TOPIC_ARN",
     "PUBLIC_BASE_URL",
     "LOG_RETENTION_DAYS",
+    "ERASURE_LEDGER_BUCKET",
+    "ERASURE_LEDGER_RETAIN_DAYS",
 }
-APP_SECRETS = {"SECRET_KEY", "REDIS_URL"}
+APP_SECRETS = {"SECRET_KEY", "REDIS_URL", "ERASURE_LEDGER_KEY"}
 ACCOUNT = "123456789012"  # moto's account
 # PostgreSQL's log goes to CloudWatch: no statement text, no parameters, no DETAIL (issue 12, item 3).
 LOG_PARAMETERS = {

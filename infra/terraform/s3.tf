@@ -176,7 +176,21 @@ data "aws_iam_policy_document" "logs" {
   statement {
     sid       = "S3ServerAccessLogs"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3/assets/*", "${aws_s3_bucket.logs.arn}/s3/erasure-ledger/*"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3/assets/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+  statement { # one statement per prefix: moto matches a single Resource string
+    sid       = "S3ServerAccessLogsLedger"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3/erasure-ledger/*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]

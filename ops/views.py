@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 from ops import charts, connections, dashboard
 from ops.health import is_draining, run_checks, status, summary
 from staff import access
+from users import tombstones
 
 OPS_PERMISSION = "ops.view_ops_dashboard"
 
@@ -32,6 +33,8 @@ def ready(request):
         return HttpResponse("Not Found", content_type="text/plain", status=404)  # what the ALB's rule answers
     checks = run_checks()
     doc = summary(checks) if _may_see_detail(request) else {"status": status(checks)}
+    if "checks" in doc:  # after a database restore, until `manage.py reapply_erasures` (users/tombstones.py)
+        doc["erasure_ledger"] = tombstones.restore_check.peek()
     return JsonResponse(doc, status=503 if doc["status"] == "unavailable" else 200)
 
 
@@ -116,6 +119,7 @@ def _context(range_key: str) -> dict:
         "changes": [{**e, "when": _when(e["t"])} for e in doc.get("events") or []],
         "targets": doc.get("targets"),
     }
+    ctx["erasure_ledger"] = tombstones.restore_check.peek()
     ctx["verdict"] = _verdict(ctx)
     ctx["shown_sections"] = [s for s in views if not _unconfigured(s)]
     ctx["not_configured"] = [{"title": s["title"], "how": s["unconfigured"]} for s in views if _unconfigured(s)]

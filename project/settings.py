@@ -482,5 +482,15 @@ DOUBLE_OPT_IN_SINCE = env_datetime("DOUBLE_OPT_IN_SINCE")
 # in one run, unless that is at most PURGE_MAX_FLOOR rows (a small list may lose a handful at once).
 PURGE_MAX_SHARE = env_float("PURGE_MAX_SHARE", 5.0)
 PURGE_MAX_FLOOR = env_int("PURGE_MAX_FLOOR", 100, minimum=0)
+# The erasure ledger (users/tombstones.py; docs/operations.md "Restore"): every erasure, outside the database,
+# so a restored backup brings nobody back. An S3 bucket with Object Lock in AWS; else a local folder.
+ERASURE_LEDGER_BUCKET = env_str("ERASURE_LEDGER_BUCKET")
+ERASURE_LEDGER_DIR = Path(env_str("ERASURE_LEDGER_DIR") or LOCAL_DIR / "erasure-ledger")
+# The HMAC key for addresses in the ledger (Secrets Manager in AWS); unset: derived from SECRET_KEY (users.W011).
+ERASURE_LEDGER_KEY = env_secret("ERASURE_LEDGER_KEY")
+# Days each entry is locked (Object Lock, COMPLIANCE): at least as long as any backup lives.
+ERASURE_LEDGER_RETAIN_DAYS = env_int("ERASURE_LEDGER_RETAIN_DAYS", 35, minimum=1)
+# Seconds between checks that the database knows every ledger entry (a restore otherwise: email is held).
+ERASURE_LEDGER_CHECK_SECONDS = env_float("ERASURE_LEDGER_CHECK_SECONDS", 300.0, minimum=1.0)
 # `manage.py reconfirm`: emails per hour asking pre-cut-over signups to confirm (spread through the outbox).
 RECONFIRM_PER_HOUR = env_int("RECONFIRM_PER_HOUR", 200, minimum=1)

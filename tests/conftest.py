@@ -50,7 +50,8 @@ class Services:
     def environ(self) -> dict[str, str]:
         """The app's environment (its own DML-only role): what the gunicorn servers of the tests get."""
         env = {"SECRET_KEY": self.secret_key, "STATIC_ROOT": str(self.root / "static"), "LOG_LEVEL": "INFO",
-               "DATABASE_REPLICA_URLS": "", "REDIS_URL": ""}  # fmt: skip
+               "DATABASE_REPLICA_URLS": "", "REDIS_URL": "",
+               "ERASURE_LEDGER_DIR": str(self.root / "erasure-ledger")}  # fmt: skip
         env |= local_app_env(self.pg, self.redis)
         if not self.pg:
             env["DATABASE_URL"] = f"sqlite:///{self.root / 'db.sqlite3'}"
@@ -150,6 +151,11 @@ def live_db(django_db_setup, django_db_blocker):
         yield
         connections.close_all()
         call_command("flush", database="default", interactive=False, verbosity=0)
+        # The erasure ledger goes with the database it belongs to (else the next test's worker sees a "restore").
+        shutil.rmtree(SERVICES.root / "erasure-ledger", ignore_errors=True)
+        from users import tombstones
+
+        tombstones.restore_check.reset()
         connections.close_all()
         breaker.reset()
         cache.clear()

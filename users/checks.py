@@ -52,3 +52,24 @@ def check_languages(app_configs, **kwargs):
     return [Warning(f"LANGUAGES offers {', '.join(missing)} but locale/ has no compiled catalogue for it.",
                     hint="Run `make test` or `make run` (msgfmt), or add locale/<code>/ and translate it (docs/"
                          "languages.md).", id="users.W004")]  # fmt: skip
+
+
+@register(deploy=True)
+def check_erasure_ledger(app_configs, **kwargs):
+    """Outside local mode the erasure ledger must outlive the database and a SECRET_KEY rotation."""
+    if settings.LOCAL_MODE:
+        return []
+    errors = []
+    if not settings.ERASURE_LEDGER_BUCKET:
+        errors.append(Warning(
+            f"ERASURE_LEDGER_BUCKET is unset: erasures are recorded in the folder {settings.ERASURE_LEDGER_DIR}, "
+            "which a container loses; a restored backup would then bring erased people back.",
+            hint="Set ERASURE_LEDGER_BUCKET to the Object Lock bucket (Terraform output erasure_ledger_bucket).",
+            id="users.W010"))  # fmt: skip
+    if not settings.ERASURE_LEDGER_KEY:
+        errors.append(Warning(
+            "ERASURE_LEDGER_KEY is unset: the ledger's address HMAC key is derived from SECRET_KEY, so rotating "
+            "SECRET_KEY would leave reapply_erasures matching by signup id only.",
+            hint="Set ERASURE_LEDGER_KEY (or ERASURE_LEDGER_KEY_FILE) from its own secret.",
+            id="users.W011"))  # fmt: skip
+    return errors

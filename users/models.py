@@ -295,3 +295,23 @@ class SnsMessage(models.Model):
 
     def __str__(self) -> str:
         return self.message_id
+
+
+class Tombstone(models.Model):
+    """The database's half of the erasure ledger (users.tombstones): the name of every entry it knows.
+
+    Written in the erasure's transaction, before the ledger entry itself: a ledger name missing here means the
+    database was restored to before that erasure (`manage.py reapply_erasures` then erases again and records it).
+    """
+
+    name = models.CharField(max_length=100, unique=True)  # the ledger object's name (erasure time + signup id)
+    signup_id = models.PositiveBigIntegerField()
+    erased_at = models.DateTimeField()
+    # Set when `manage.py reapply_erasures` learnt this entry from the ledger after a restore.
+    reapplied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

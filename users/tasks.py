@@ -10,6 +10,9 @@
    0008): erasure, the purge and staff resend never scan the table, however many rows it holds.
 5. Finished rows go after QUEUE_KEEP_DAYS (`prune`, run by the worker every QUEUE_PRUNE_SECONDS), in
    batches through the partial index users_tasks_finished_idx, so the table stays small.
+6. The erasure ledger's entries (write_tombstone, users/tombstones.py) go through the same queue and worker:
+   queued in the erasure's transaction, written to S3 (or the local folder) afterwards; a failed write is
+   retried with the same back-off, and never given up (the worker's RETRY_FOREVER).
 """
 
 from __future__ import annotations
@@ -29,6 +32,19 @@ EMAIL_QUEUE = "email"
 # Exactly the indexed expression (migration 0008): a parameterised JSON lookup would not match the index.
 SIGNUP_ID = "((args_kwargs -> 'kwargs') ->> 'signup_id')"
 FINISHED = ("SUCCESSFUL", "FAILED")
+
+
+@task(queue_name=EMAIL_QUEUE)
+def write_tombstone(name: str, entry: dict) -> str:
+    """Write erasure ledger entry `name` (users.tombstones); raise LedgerUnavailable to be tried again."""
+    from users import tombstones
+
+    return tombstones.write(name, entry)
+
+
+def enqueue_tombstone(name: str, entry: dict) -> None:
+    """Queue a ledger entry in the current transaction (the erasure's)."""
+    write_tombstone.enqueue(name=name, entry=entry)
 
 
 @task(queue_name=EMAIL_QUEUE)

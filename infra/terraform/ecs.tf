@@ -36,8 +36,11 @@ locals {
       SES_EVENTS_TOPIC_ARN    = aws_sns_topic.ses_events.arn
       PUBLIC_BASE_URL         = local.public_base_url
       LOG_RETENTION_DAYS      = tostring(var.log_retention_days) # stated on the privacy page
-      OPS_ALB                 = aws_lb.main.arn_suffix
-      OPS_TARGET_GROUP        = aws_lb_target_group.app.arn_suffix
+      # The erasure ledger (ledger.tf): entries locked as long as backups live.
+      ERASURE_LEDGER_BUCKET      = aws_s3_bucket.ledger.id
+      ERASURE_LEDGER_RETAIN_DAYS = tostring(var.backup_retention_days)
+      OPS_ALB                    = aws_lb.main.arn_suffix
+      OPS_TARGET_GROUP           = aws_lb_target_group.app.arn_suffix
       # Fargate: no Auto Scaling group or instances, CPU per service. EC2: CPU per group, no web service.
       OPS_ASG           = local.ec2 ? local.asg_name : ""
       OPS_EC2_INSTANCES = "" # the group's instances change with every refresh: charted through OPS_ASG
@@ -59,7 +62,7 @@ locals {
   )
   # No REDIS_URL at all without ElastiCache: ECS cannot start a task whose secret has no value.
   app_secrets = merge(
-    { SECRET_KEY = aws_secretsmanager_secret.secret_key.arn },
+    { SECRET_KEY = aws_secretsmanager_secret.secret_key.arn, ERASURE_LEDGER_KEY = aws_secretsmanager_secret.ledger_key.arn },
     var.enable_elasticache ? { REDIS_URL = aws_secretsmanager_secret.redis_url[0].arn } : {},
   )
 

@@ -114,7 +114,7 @@ resource "aws_iam_role_policy" "task" {
 }
 
 data "aws_iam_policy_document" "task" {
-  source_policy_documents = [data.aws_iam_policy_document.app_database.json]
+  source_policy_documents = [data.aws_iam_policy_document.app_database.json, data.aws_iam_policy_document.ledger_list.json]
 
   # The ops page: metrics (GetMetricData has no resource-level permissions) and alarm states.
   statement {
@@ -175,7 +175,7 @@ resource "aws_iam_role_policy" "worker" {
 }
 
 data "aws_iam_policy_document" "worker" {
-  source_policy_documents = [data.aws_iam_policy_document.app_database.json]
+  source_policy_documents = [data.aws_iam_policy_document.app_database.json, data.aws_iam_policy_document.ledger_app.json]
 
   # Only the worker sends (the transactional outbox): from EMAIL_FROM, through this identity and this
   # configuration set. SES authorizes a send against the identity and the configuration set it uses.

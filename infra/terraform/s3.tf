@@ -196,6 +196,20 @@ data "aws_iam_policy_document" "logs" {
       values   = [local.account_id]
     }
   }
+  statement { # one statement per prefix: moto matches a single Resource string
+    sid       = "S3ServerAccessLogsLedger"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3/erasure-ledger/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
   statement {
     sid       = "OnlyTheLogReaderReads"
     effect    = "Deny"

@@ -374,3 +374,26 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+# --- backups and the erasure ledger (backup.tf, ledger.tf) --------------------------------------------------------
+variable "enable_aws_backup" {
+  description = "AWS Backup plan, vault and weekly restore test of the primary. false only for moto, which has no backup selections or restore testing plans."
+  type        = bool
+  default     = true
+}
+
+variable "backup_retention_days" {
+  description = "Days AWS Backup keeps recovery points (35 at most for continuous backups); the erasure ledger locks each entry as long."
+  type        = number
+  default     = 35
+  validation {
+    condition     = var.backup_retention_days >= 7 && var.backup_retention_days <= 35
+    error_message = "backup_retention_days must be 7..35 (continuous backups last at most 35 days)."
+  }
+}
+
+variable "restore_test_schedule" {
+  description = "When AWS Backup restores the latest recovery point into a throwaway instance (restore testing plan)."
+  type        = string
+  default     = "cron(0 5 ? * MON *)"
+}

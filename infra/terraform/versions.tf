@@ -29,6 +29,7 @@ provider "aws" {
       apigateway     = endpoints.value
       appautoscaling = endpoints.value
       autoscaling    = endpoints.value
+      backup         = endpoints.value
       cloudwatch     = endpoints.value
       ec2            = endpoints.value
       ecr            = endpoints.value

@@ -47,8 +47,10 @@ APP_ENVIRONMENT = {
     "SES_EVENTS_TOPIC_ARN",
     "PUBLIC_BASE_URL",
     "LOG_RETENTION_DAYS",
+    "ERASURE_LEDGER_BUCKET",
+    "ERASURE_LEDGER_RETAIN_DAYS",
 }
-APP_SECRETS = {"SECRET_KEY", "REDIS_URL"}
+APP_SECRETS = {"SECRET_KEY", "REDIS_URL", "ERASURE_LEDGER_KEY"}
 ACCOUNT = "123456789012"  # moto's account
 # PostgreSQL's log goes to CloudWatch: no statement text, no parameters, no DETAIL (issue 12, item 3).
 LOG_PARAMETERS = {
@@ -400,7 +402,9 @@ def _check_applied_stack(res: dict[str, dict]) -> None:
     owner_secret = res["aws_db_instance.primary"]["master_user_secret"][0]["secret_arn"]
     assert migrate["DATABASE_SECRET_ARN"] == owner_secret
     for container in [*app.values(), *jobs.values()]:
-        assert {s["name"] for s in container.get("secrets", [])} <= {"SECRET_KEY"}, container["name"]
+        assert {s["name"] for s in container.get("secrets", [])} <= {"SECRET_KEY", "ERASURE_LEDGER_KEY"}, container[
+            "name"
+        ]
 
     # IAM: DescribeDBInstances on db:* (Filters are authorized against db:*); rds-db:connect as the app
     # role on the instance's resource id; SES only for the worker, only this identity and set.
@@ -416,6 +420,15 @@ def _check_applied_stack(res: dict[str, dict]) -> None:
         assert owner_secret not in json.dumps(policy)
     assert "ses:" not in json.dumps(task)
     send = worker["SendEmailAsTheDomain"]
+    # The erasure ledger: the web tasks list it, the worker also reads and adds; nobody may delete.
+    ledger = f"arn:aws:s3:::tftest-prod-erasure-ledger-{ACCOUNT}"
+    assert task["LedgerList"]["Resource"] == ledger and "LedgerReadAdd" not in task
+    assert set(tp.listed(worker["LedgerReadAdd"]["Action"])) == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:PutObjectRetention",
+    }
+    assert "s3:Delete" not in json.dumps(worker["LedgerReadAdd"]) + json.dumps(task["LedgerList"])
     assert set(tp.listed(send["Action"])) == {"ses:SendEmail", "ses:SendRawEmail"}
     assert set(tp.listed(send["Resource"])) == {
         res["aws_sesv2_email_identity.domain"]["arn"],

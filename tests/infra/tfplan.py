@@ -31,6 +31,7 @@ MOTO_VARS = {
     "enable_autoscaling": False,  # Application Auto Scaling has no ListTagsForResource
     "deletion_protection": False,  # so that destroy can run
     "enable_burn_rate_pages": False,  # moto has no PutCompositeAlarm (the window alarms are still applied)
+    "enable_aws_backup": False,  # no CreateBackupSelection nor restore testing plans (planned: test_backup.py)
 }
 # Attributes moto accepts but never returns: without these every plan would set them again. A pending
 # change on the primary would also defer the IAM policy documents that read its master_user_secret, so

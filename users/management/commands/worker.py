@@ -22,6 +22,10 @@ a row RUNNING for ever when it dies, and never retries):
 8. Every QUEUE_PRUNE_SECONDS it deletes finished rows older than QUEUE_KEEP_DAYS (users.tasks.prune), in
    batches: the table stays small without a schedule of its own (django-tasks-db's prune_db_task_results
    deletes in one unbounded statement, over the app role's 5 s statement timeout at a few million rows).
+9. After a database restore it holds email: while the erasure ledger names erasures this database does not
+   know (users.tombstones.restore_pending; also while that has not been checked once), only ledger entries
+   are run, no email, until `manage.py reapply_erasures` has erased those people again. Ledger entries
+   (users.tasks.write_tombstone) are never failed for good: they are retried with back-off until S3 takes them.
 """
 
 from __future__ import annotations
@@ -41,13 +45,14 @@ from django.utils.crypto import get_random_string
 from django_tasks_db.models import DBTaskResult
 
 from project import metrics
-from users import tasks
-from users.tasks import send_email
+from users import tasks, tombstones
+from users.tasks import send_email, write_tombstone
 
 logger = logging.getLogger("users.worker")
 
 MAX_BACKOFF_SECONDS = 3600
 PAUSE_STEPS = 4  # a run of failures pauses the worker at most EMAIL_RETRY_SECONDS x 2**(PAUSE_STEPS - 1)
+RETRY_FOREVER = {write_tombstone.module_path}  # an erasure ledger entry must land, however long S3 is down
 LEASE_LOST = "users.worker.LeaseExpired"  # exception_class_path of a row whose worker died EMAIL_MAX_ATTEMPTS times
 
 
@@ -126,6 +131,8 @@ class QueueWorker:
 
     def _claim(self, using: str) -> DBTaskResult | None:
         rows = DBTaskResult.objects.using(using).filter(queue_name=send_email.queue_name)
+        if self._email_held():
+            rows = rows.exclude(task_path=send_email.module_path)
         lease = timedelta(seconds=settings.EMAIL_LEASE_SECONDS)
         with transaction.atomic(using=using):
             expired = rows.filter(Q(status="RUNNING"), started_at__lt=timezone.now() - lease).order_by("started_at")
@@ -140,6 +147,10 @@ class QueueWorker:
                     return row
             row.claim(self.worker_id)  # RUNNING, started_at, worker_ids + [us]: the attempt counts from here
         return row
+
+    def _email_held(self) -> bool:
+        """Say whether email waits: the database was restored and reapply_erasures has not run (or not known yet)."""
+        return tombstones.restore_pending() is not False
 
     def _lease_lost(self, row: DBTaskResult, using: str) -> None:
         row.status, row.finished_at, row.return_value = "FAILED", timezone.now(), None
@@ -182,7 +193,7 @@ class QueueWorker:
         attempts = len(row.worker_ids)
         error = {"exception_class_path": f"{type(exc).__module__}.{type(exc).__qualname__}",
                  "traceback": tasks.safe_traceback(exc)}  # fmt: skip
-        if attempts >= settings.EMAIL_MAX_ATTEMPTS:
+        if attempts >= settings.EMAIL_MAX_ATTEMPTS and row.task_path not in RETRY_FOREVER:
             self._record(row, using, {"status": "FAILED", "finished_at": timezone.now(), "return_value": None, **error})
             self.counts["failed"] += 1
             logger.error("task %s failed for good after %d attempts (%s)", row.id, attempts, exc.__class__.__name__)

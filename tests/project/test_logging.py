@@ -7,12 +7,14 @@ same filter and formatter, for links with tokens, URLs that match no route and a
 import io
 import json
 import logging
+import urllib.error
+import urllib.request
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from devenv.servers import AppServer
+from devenv.servers import AppServer, ProxyServer, free_port
 from project.requestlog import JsonFormatter, RequestContextFilter, redact
 from tests.conftest import SERVICES
 from tests.helpers import Browser
@@ -171,3 +173,30 @@ def test_lines_outside_a_request_are_still_redacted(lines):
     _assert_absent(found, token)
     assert found[1]["message"] == "mail to g***@example.org" and found[1]["count"] == 2
     assert found[0]["request_id"] == "-" and found[0]["timestamp"].endswith("Z")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("live_db")
+def test_nginx_writes_a_line_only_for_requests_gunicorn_never_answered(tmp_path):
+    """One access line per request: the app's for what gunicorn answered, nginx's for the rest."""
+    app = AppServer(env={**SERVICES.environ(), "LOG_FORMAT": "json"}, workers=1, threads=2)
+    app.start(log=tmp_path / "app.log")
+    proxy, orphan = ProxyServer(upstream_port=app.port), ProxyServer(upstream_port=free_port())  # nothing there
+    try:
+        proxy.start()
+        orphan.start()
+        served = [urllib.request.urlopen(f"{proxy.url}{path}", timeout=10).status for path in ("/", "/signup/")]
+        refused = []
+        for url, data in ((f"{proxy.url}/signup/", b"a" * (1024 * 1024 + 1)), (f"{orphan.url}/", None)):
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10)
+            refused.append(err.value.code)
+    finally:
+        for server in (proxy, orphan, app):
+            server.stop()
+    assert served == [200, 200] and refused == [413, 503]
+    proxied = [json.loads(line) for line in (proxy.root / "access.log").read_text().splitlines()]
+    unanswered = [json.loads(line) for line in (orphan.root / "access.log").read_text().splitlines()]
+    assert [line["status"] for line in proxied] == [413] and [line["status"] for line in unanswered] == [503]
+    app_lines = [json.loads(line) for line in (tmp_path / "app.log").read_text().splitlines()]
+    assert [r["path"] for r in _requests(app_lines) if r["path"] != "/health"] == ["/", "/signup/"]

@@ -1,6 +1,8 @@
 -- wrk script for `make soak`: GET / with one signup POST in every SIGNUP_EVERY requests (unique emails, each
 -- from its own X-Forwarded-For address so the per-IP limit applies as in production, never tripped).
--- Counts the signups the app acknowledged (302 to /signup/thanks/) and prints them in done().
+-- Counts the signups the app acknowledged (302 to /signup/thanks/), prints the count in done(), and writes the
+-- email of each to <args[3]>-<thread>, so the soak checks each one: a signup's X-Amzn-Trace-Id is its email's
+-- local part, which the app echoes in X-Request-ID.
 local threads = {}
 local token = "BenchBenchBenchBenchBenchBench12"
 
@@ -15,7 +17,10 @@ function init(args)
   counter = 0
   signups = 0
   acknowledged = 0
-  pending = 0
+  if args[3] then
+    acks = io.open(args[3] .. "-" .. id, "w")
+    acks:setvbuf("line")
+  end
 end
 
 function request()
@@ -24,13 +29,14 @@ function request()
     return wrk.format("GET", "/")
   end
   signups = signups + 1
-  local body = "csrfmiddlewaretoken=" .. token .. "&full_name=Soak+User&country=GB&email=" ..
-      prefix .. "-" .. id .. "-" .. signups .. "%40example.com"
+  local person = prefix .. "-" .. id .. "-" .. signups
+  local body = "csrfmiddlewaretoken=" .. token .. "&full_name=Soak+User&country=GB&email=" .. person .. "%40example.com"
   local client = "10." .. (100 + id) .. "." .. (math.floor(signups / 256) % 256) .. "." .. (signups % 256)
   return wrk.format("POST", "/signup/", {
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Cookie"] = "csrftoken=" .. token,
     ["X-Forwarded-For"] = client,
+    ["X-Amzn-Trace-Id"] = person,
   }, body)
 end
 
@@ -38,6 +44,9 @@ function response(status, headers, body)
   local location = headers["Location"] or headers["location"] or ""
   if status == 302 and string.find(location, "/signup/thanks/", 1, true) then
     acknowledged = acknowledged + 1
+    if acks then
+      acks:write((headers["X-Request-ID"] or headers["x-request-id"] or "?") .. "@example.com\n")
+    end
   end
 end
 

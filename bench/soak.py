@@ -46,6 +46,7 @@ def _settings() -> dict:
 class Samples:
     """What the sampler thread saw: RSS per worker pid, connections and Redis memory, over time."""
 
+    started: float = field(default_factory=time.time)  # wall clock, to place the app's log lines
     rss: dict[int, list[tuple[float, float]]] = field(default_factory=dict)  # pid -> [(t, MB)]
     pg: list[tuple[float, int]] = field(default_factory=list)
     redis: list[tuple[float, float]] = field(default_factory=list)
@@ -67,7 +68,7 @@ def _sample(bench: BenchEnv, master: int, every: float, stop: threading.Event, o
 
     client = redis.Redis.from_url(bench.redis.url, socket_timeout=2)
     sql = f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{bench.pg.user}'"
-    started = time.monotonic()
+    started, out.started = time.monotonic(), time.time()
     while not stop.is_set():
         t = time.monotonic() - started
         for pid in children(master):
@@ -79,11 +80,11 @@ def _sample(bench: BenchEnv, master: int, every: float, stop: threading.Event, o
         stop.wait(every)
 
 
-def _wrk(url: str, settings: dict, prefix: str) -> dict:
+def _wrk(url: str, settings: dict, prefix: str, acks: Path) -> dict:
     if not shutil.which("wrk"):
         raise SystemExit("soak: wrk is not installed (apt-get install wrk)")
     cmd = ["wrk", "-t", "2", "-c", str(settings["connections"]), "-d", f"{settings['seconds']}s", "--timeout", "10s",
-           "-s", str(LUA), url, "--", prefix, str(settings["signup_every"])]  # fmt: skip
+           "-s", str(LUA), url, "--", prefix, str(settings["signup_every"]), str(acks)]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -111,17 +112,36 @@ def _restarts(log: Path, workers: int) -> dict:
             "gap_ms_max": round(max(gaps) * 1000) if gaps else None}  # fmt: skip
 
 
-def _stored(bench: BenchEnv, prefix: str) -> tuple[int, dict[str, int]]:
-    """Rows stored by this soak, and the email queue by status."""
-    rows = bench.pg.admin_sql(f"SELECT count(*) FROM users_signup WHERE email LIKE '{prefix}-%'", dbname=bench.pg.db)
+def _served(log: Path, started: float, seconds: float, columns: int = 10) -> list[float]:
+    """Requests per second the app logged in each of `columns` slices of the run (its request lines)."""
+    counts = [0] * columns
+    for line in log.read_text().splitlines():
+        if line.startswith('{"levelname": "INFO", "name": "project.request"'):
+            stamp = json.loads(line)["timestamp"].replace("Z", "+00:00")
+            t = datetime.fromisoformat(stamp).timestamp() - started
+            if 0 <= t < seconds:
+                counts[int(t / seconds * columns)] += 1
+    return [n / (seconds / columns) for n in counts]
+
+
+def _acknowledged(acks: Path) -> list[str]:
+    """The email of each acknowledged signup, as bench/soak.lua wrote them (one file per wrk thread)."""
+    return [email for path in acks.parent.glob(f"{acks.name}-*") for email in path.read_text().split()]
+
+
+def _stored(bench: BenchEnv, prefix: str) -> tuple[set[str], dict[str, int]]:
+    """Emails stored by this soak, and the email queue by status."""
+    rows = bench.pg.admin_sql(f"SELECT email FROM users_signup WHERE email LIKE '{prefix}-%'", dbname=bench.pg.db)
     queue = bench.pg.admin_sql("SELECT status, count(*) FROM django_tasks_database_dbtaskresult GROUP BY status",
                                dbname=bench.pg.db)  # fmt: skip
-    return rows[0][0], dict(queue)
+    return {email for (email,) in rows}, dict(queue)
 
 
-def _spark(values: list[float], low: float, high: float) -> str:
+def _spark(values: list[float | None], low: float, high: float) -> str:
+    """One character per value, ▁ (low) to █ (high); a space where the worker did not exist."""
     span = (high - low) or 1.0
-    return "".join(SPARK[min(int((v - low) / span * len(SPARK)), len(SPARK) - 1)] for v in values)
+    return "".join(" " if v is None else SPARK[min(int((v - low) / span * len(SPARK)), len(SPARK) - 1)]
+                   for v in values)  # fmt: skip
 
 
 def _buckets(points: list[tuple[float, float]], seconds: float, columns: int) -> list[float | None]:
@@ -132,6 +152,15 @@ def _buckets(points: list[tuple[float, float]], seconds: float, columns: int) ->
     return out
 
 
+def _filled(cells: list[float | None]) -> list[float | None]:
+    """Carry each value forward over empty slices within the worker's life (the chart is wider than the samples)."""
+    known = [i for i, c in enumerate(cells) if c is not None]
+    out, last = list(cells), None
+    for i in range(known[0], known[-1] + 1) if known else ():
+        out[i] = last = cells[i] if cells[i] is not None else last
+    return out
+
+
 def report(figures: dict, samples: Samples, seconds: float, columns: int = 10) -> list[str]:
     """The printed summary: figures, then RSS per worker, connections and Redis memory over time."""
     w, s = figures["wrk"], figures
@@ -139,9 +168,10 @@ def report(figures: dict, samples: Samples, seconds: float, columns: int = 10) -
         f"requests {w['requests']} ({w['requests'] / seconds:.0f}/s)   errors {s['errors']} "
         f"(non-2xx/3xx {w['non_2xx_3xx']}, socket errors/timeouts {w['socket_errors']})   "
         f"latency p50 {w['p50_ms']:.0f} ms p99 {w['p99_ms']:.0f} ms max {w['max_ms']:.0f} ms",
-        f"signups acknowledged {w['acknowledged']}   stored {s['stored']}   "
-        f"{'stored = acknowledged' if s['stored'] == w['acknowledged'] else 'MISMATCH'}   email queue {s['queue']}",
-        f"worker restarts (max_requests {s['max_requests']} + jitter): {s['restarts']['restarts']}   "
+        f"signups acknowledged {w['acknowledged']}   stored {s['stored']}   acknowledged but not stored "
+        f"{s['acknowledged_missing']} (each checked by email)   stored, answer unread when wrk stopped "
+        f"{s['unanswered_stored']}   email queue {s['queue']}",
+        f"worker restarts (max_requests {s['max_requests'] or 'off'}): {s['restarts']['restarts']}   "
         f"a worker short for median {s['restarts']['gap_ms_median']} ms, max {s['restarts']['gap_ms_max']} ms",
         f"RSS per gunicorn worker (MB), last sample in each {seconds / columns:.0f} s of the run:",
         "  pid      " + " ".join(f"{(i + 1) * seconds / columns:>6.0f}s" for i in range(columns)) + "   chart",
@@ -151,10 +181,12 @@ def report(figures: dict, samples: Samples, seconds: float, columns: int = 10) -
     for pid, points in sorted(samples.rss.items(), key=lambda item: item[1][0][0]):
         cells = _buckets(points, seconds, columns)
         lines.append(f"  {pid:<8d} " + " ".join(f"{c:7.1f}" if c is not None else "      ." for c in cells)
-                     + f"   {_spark([mb for _, mb in points][:: max(len(points) // 40, 1)], low, high)}")  # fmt: skip
-    for label, points, fmt in (("PG connections", samples.pg, "{:7.0f}"), ("Redis MB", samples.redis, "{:7.2f}")):
+                     + f"   {_spark(_filled(_buckets(points, seconds, 40)), low, high)}")  # fmt: skip
+    served = [(i * seconds / columns, rate) for i, rate in enumerate(figures["served_per_s"])]
+    for label, points, fmt in (("requests/s", served, "{:7.0f}"), ("PG connections", samples.pg, "{:7.0f}"),
+                               ("Redis MB", samples.redis, "{:7.2f}")):  # fmt: skip
         cells = _buckets(points, seconds, columns)
-        lines.append(f"  {label:<14s}"[:11] + " ".join(fmt.format(c) if c is not None else "      ." for c in cells))
+        lines.append(f"  {label:<9s}"[:11] + " ".join(fmt.format(c) if c is not None else "      ." for c in cells))
     return lines
 
 
@@ -178,7 +210,7 @@ def run(bench: BenchEnv) -> dict:
     )
     try:
         sampler.start()
-        result = _wrk(app.url, settings, prefix)
+        result = _wrk(app.url, settings, prefix, bench.root / "acks")
         time.sleep(2 * settings["sample"])
     finally:
         stop.set()
@@ -186,16 +218,23 @@ def run(bench: BenchEnv) -> dict:
         app.stop()
         worker.terminate()
         worker.wait(30)
-    stored, queue = _stored(bench, prefix)
-    max_requests = int(bench.env.get("GUNICORN_MAX_REQUESTS") or os.environ.get("GUNICORN_MAX_REQUESTS") or 50_000)
+    stored_emails, queue = _stored(bench, prefix)
+    acknowledged = _acknowledged(bench.root / "acks")
+    stored = len(stored_emails)
+    missing = len(set(acknowledged) - stored_emails)  # acknowledged to a person, not in the database: none may be
+    max_requests = int(bench.env.get("GUNICORN_MAX_REQUESTS") or os.environ.get("GUNICORN_MAX_REQUESTS") or 0)
     figures = {"wrk": result, "errors": result["non_2xx_3xx"] + result["socket_errors"], "stored": stored,
+               "acknowledged_checked": len(acknowledged), "acknowledged_missing": missing,
+               "unanswered_stored": len(stored_emails - set(acknowledged)),
                "queue": queue, "restarts": _restarts(app_log, workers), "max_requests": max_requests,
                "workers": workers, "threads": threads,
                "rss_mb": {str(pid): [round(mb, 1) for _, mb in points] for pid, points in samples.rss.items()},
+               "served_per_s": [round(r) for r in _served(app_log, samples.started, settings["seconds"])],
                "pg_connections_max": max((n for _, n in samples.pg), default=0),
                "redis_mb_max": round(max((mb for _, mb in samples.redis), default=0), 2)}  # fmt: skip
     print("\n".join(report(figures, samples, settings["seconds"])))
-    figures["failed"] = bool(figures["errors"] or stored != result["acknowledged"] or not result["acknowledged"])
+    figures["failed"] = bool(figures["errors"] or missing or len(acknowledged) != result["acknowledged"]
+                             or not result["acknowledged"])  # fmt: skip
     return figures
 
 

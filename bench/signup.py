@@ -139,6 +139,8 @@ def run(bench: BenchEnv) -> dict:
         runs = _alternate({"django": django_app, "nolog": quiet_app, "bare": bare_app}, "POST /signup/", LUA)
         print(f"GET /: {ROUNDS} alternating rounds x {SECONDS}s, 2 wrk threads x 32 connections")
         home = _alternate({"django": django_app, "nolog": quiet_app, "flask": flask_app}, "GET /", None)
+        for app in (quiet_app, flask_app):  # the quiet app shares our application_name: not counted below
+            app.stop()
         print("100 clients hammering each signup app; peak PostgreSQL connections (pg_stat_activity)")
         django_load, django_conns = _hammer(bench.pg, django_app.url, "signup-app")
         _, bare_conns = _hammer(bench.pg, bare_app.url, "bare-wsgi")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import runpy
 import shutil
 import statistics
 import subprocess
@@ -98,6 +99,12 @@ def _wrk(url: str, settings: dict, prefix: str, acks: Path) -> dict:
     }  # fmt: skip
 
 
+def _max_requests(cmd_args: str) -> int:
+    """gunicorn's max_requests: GUNICORN_CMD_ARGS' --max-requests over gunicorn.conf.py's."""
+    given = re.search(r"--max-requests[= ](\d+)", cmd_args)
+    return int(given.group(1)) if given else runpy.run_path(str(BASE_DIR / "gunicorn.conf.py"))["max_requests"]
+
+
 def _restarts(log: Path, workers: int) -> dict:
     """Count the workers gunicorn recycled, and the seconds from each 'Autorestarting' to the next boot."""
     recycled, boots = [], []
@@ -174,10 +181,11 @@ def report(figures: dict, samples: Samples, seconds: float, columns: int = 10) -
         f"worker restarts (max_requests {s['max_requests'] or 'off'}): {s['restarts']['restarts']}   "
         f"a worker short for median {s['restarts']['gap_ms_median']} ms, max {s['restarts']['gap_ms_max']} ms",
         f"RSS per gunicorn worker (MB), last sample in each {seconds / columns:.0f} s of the run:",
-        "  pid      " + " ".join(f"{(i + 1) * seconds / columns:>6.0f}s" for i in range(columns)) + "   chart",
     ]
     everything = [mb for points in samples.rss.values() for _, mb in points]
     low, high = (min(everything), max(everything)) if everything else (0, 1)
+    lines.append("  pid      " + " ".join(f"{(i + 1) * seconds / columns:>6.0f}s" for i in range(columns))
+                 + f"   chart: {SPARK[0]} {low:.1f} MB .. {SPARK[-1]} {high:.1f} MB")  # fmt: skip
     for pid, points in sorted(samples.rss.items(), key=lambda item: item[1][0][0]):
         cells = _buckets(points, seconds, columns)
         lines.append(f"  {pid:<8d} " + " ".join(f"{c:7.1f}" if c is not None else "      ." for c in cells)
@@ -222,7 +230,7 @@ def run(bench: BenchEnv) -> dict:
     acknowledged = _acknowledged(bench.root / "acks")
     stored = len(stored_emails)
     missing = len(set(acknowledged) - stored_emails)  # acknowledged to a person, not in the database: none may be
-    max_requests = int(bench.env.get("GUNICORN_MAX_REQUESTS") or os.environ.get("GUNICORN_MAX_REQUESTS") or 0)
+    max_requests = _max_requests({**os.environ, **bench.env}.get("GUNICORN_CMD_ARGS", ""))
     figures = {"wrk": result, "errors": result["non_2xx_3xx"] + result["socket_errors"], "stored": stored,
                "acknowledged_checked": len(acknowledged), "acknowledged_missing": missing,
                "unanswered_stored": len(stored_emails - set(acknowledged)),

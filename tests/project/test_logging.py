@@ -144,9 +144,14 @@ def test_a_url_matching_no_route_is_logged_without_its_text(lines):
 
 
 @pytest.mark.usefixtures("live_db")
-def test_health_and_static_files_keep_their_path(lines):
+def test_a_path_a_middleware_answers_keeps_its_text(lines):
+    """/health (ops.middleware) and a static file (WhiteNoise) match no route, but are ours: their path stays."""
+    from django.templatetags.static import static
+
+    stylesheet = static("css/site.css")
     assert Client().get("/health").status_code == 200
-    assert [r["path"] for r in _requests(lines())] == ["/health"]
+    assert Client().get(stylesheet).status_code == 200
+    assert [r["path"] for r in _requests(lines())] == ["/health", stylesheet]
 
 
 @pytest.mark.urls("tests.project.logging_urls")

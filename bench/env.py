@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from devenv.servers import BASE_DIR, PgCluster, RedisServer, local_app_env, local_owner_env
+from devenv.servers import BASE_DIR, PgCluster, RedisServer, ServerCommandFailed, local_app_env, local_owner_env
 
 SECONDS = int(os.environ.get("BENCH_SECONDS", "8"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -67,8 +67,12 @@ class BenchEnv:
     production: bool = False
 
     def manage(self, *args: str, extra_env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, check=True, capture_output=True,
+        """Run a manage.py command; on failure raise with what it printed on stderr."""
+        done = subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, capture_output=True,
                               env={**os.environ, **self.env, **(extra_env or {})})  # fmt: skip
+        if done.returncode:
+            raise ServerCommandFailed(done.returncode, done.args, done.stdout.decode(), done.stderr.decode())
+        return done
 
     def pg_settings(self) -> dict[str, str]:
         """Return fsync, full_page_writes and synchronous_commit as the primary and the replica run them."""

@@ -59,7 +59,11 @@ def _pages(client) -> dict:
 
     times = {(kind, site): [] for kind in PAGES for site in ("ours", "stock")}
     failures = 0
-    with override_settings(ROOT_URLCONF="bench.admin_urls", ALLOWED_HOSTS=["testserver"]):
+    from django.conf import settings
+
+    # The stock site is a staff page too: the staff-only middleware (sessions, auth) must run for it.
+    staff = [*settings.STAFF_PATHS, "/stock/"]
+    with override_settings(ROOT_URLCONF="bench.admin_urls", ALLOWED_HOSTS=["testserver"], STAFF_PATHS=staff):
         for params in PAGES.values():  # warm-up: templates, connections, caches
             for site in ("admin", "stock"):
                 client.get(f"/{site}/users/signup/", params)

@@ -1,7 +1,8 @@
 # make run   - set up and start the service on http://127.0.0.1:8000 (PORT overrides); installs requirements.txt only
 # make manage ARGS="changepassword admin" - a manage.py command against make run's local database (.local/)
 # make test  - set up and run the whole test suite against real PostgreSQL + replica, Redis, moto, Chromium
-# make bench - benchmarks (bench/), figures as ratios measured side by side
+# make bench - benchmarks (bench/) on production's configuration, figures as ratios measured side by side
+# make soak  - mixed load for SOAK_SECONDS (300) with the email worker: errors, stored vs acknowledged, RSS per worker
 # make drills - fault drills under load (drills/): non-zero when an acceptance threshold is missed
 # make lint  - ruff format --check and ruff check
 # make messages - update locale/*/LC_MESSAGES/django.po from the public templates and code (then translate)
@@ -20,7 +21,7 @@ PIP_INSTALL := $(PY) -m pip install --disable-pip-version-check --progress-bar o
 # Compiled catalogues (.mo) are built, not committed: GNU gettext's msgfmt (apt: gettext), --check for format strings.
 MO := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
 
-.PHONY: run manage test bench drills lint format clean messages image rds-ca
+.PHONY: run manage test bench soak drills lint format clean messages image rds-ca
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +58,9 @@ test: $(STAMP) infra-tools $(MO)
 
 bench: $(STAMP)
 	$(PY) -m bench
+
+soak: $(STAMP)
+	$(PY) -m bench.soak
 
 drills: $(STAMP)
 	$(PY) -m drills $(DRILLS)

@@ -26,7 +26,8 @@ def main(argv: list[str]) -> int:
         return 2
     failed = False
     RESULTS.mkdir(exist_ok=True)
-    with services() as bench:
+    with services(production=True) as bench:
+        print("\n".join(bench.describe()), flush=True)
         for name in names:
             print(f"\n=== {name} ===", flush=True)
             summary = importlib.import_module(f"bench.{name}").run(bench)

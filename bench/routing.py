@@ -65,7 +65,9 @@ def _client(app: AppServer, n: int, tag: str, deadline: float, pg, log: list) ->
                     continue
                 expected = f"{tag} client {n} signup {k}"
                 # the primary's position right after this client's commit, from the signed cookie's value
-                wrote_lsn = next(int(c.value.split(":")[0]) for c in browser.jar if c.name == "db_position")
+                # ("timeline/position:timestamp:signature", quoted for its "/": project/db/middleware.py)
+                cookie = next(c.value for c in browser.jar if c.name == "db_position")
+                wrote_lsn = int(cookie.strip('"').split(":")[0].rpartition("/")[2])
             # 90 % of pages re-read this client's signup; the first one is the redirect right after the POST
             started = time.monotonic()
             reply = browser.get("/signup/thanks/")

@@ -1,11 +1,14 @@
 """Signup throughput and CPU through gunicorn against its ceiling; GET / against a Flask peer; connections.
 
+Our app runs twice, side by side: with production's request log (INFO, one JSON line per request) and with
+logging off (WARNING), so each round measures the log's share as well as the ratios.
 - signup: POST /signup/ on our app against bench.bare_wsgi (the same INSERT with psycopg, nothing else),
-  alternating rounds, medians; app CPU per signup (user + system time of gunicorn's processes, from /proc)
-  beside the bare app's.
+  alternating rounds, the median of the rounds' ratios; app CPU per signup (user + system time of
+  gunicorn's processes, from /proc) beside the bare app's.
 - home: GET / on our app against bench.flask_counter (Flask connecting to PostgreSQL per request, as the
-  tutorials do), alternating rounds, medians.
+  tutorials do), alternating rounds, the median of the rounds' ratios.
 - the peak number of PostgreSQL connections while 100 clients hammer each signup app.
+All apps run under gunicorn.conf.py with the ECS task's workers and threads (bench.env.task_gunicorn).
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ import threading
 import time
 from pathlib import Path
 
-from bench.env import ROUNDS, SECONDS, BenchEnv
+from bench.env import LOGGING_OFF, ROUNDS, SECONDS, BenchEnv, task_gunicorn
 from devenv.servers import BASE_DIR, AppServer, PgCluster, children
 
 LUA = BASE_DIR / "bench" / "signup.lua"
-WORKERS, THREADS = 3, 4  # gunicorn.conf.py's defaults on 2 cores, for both apps
+WORKERS, THREADS = task_gunicorn()  # the ECS web task's, for every app
 
 
 def wrk(url: str, connections: int, tag: str, seconds: int = SECONDS, script: Path | None = LUA) -> dict:
@@ -105,6 +108,11 @@ def _median(runs: list[dict], key: str) -> float:
     return statistics.median(r[key] for r in runs)
 
 
+def _ratio(runs: dict[str, list[dict]], ours: str, peer: str, key: str = "rps") -> float:
+    """The median over rounds of each round's ratio (both measured within seconds of each other)."""
+    return statistics.median(a[key] / b[key] for a, b in zip(runs[ours], runs[peer], strict=True))
+
+
 def _visit_table(bench: BenchEnv) -> None:
     """The Flask peer's counter row, made by the owner and granted to the app's role."""
     import psycopg
@@ -119,43 +127,66 @@ def run(bench: BenchEnv) -> dict:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     _visit_table(bench)
     django_app = AppServer(bench.env, workers=WORKERS, threads=THREADS)
+    quiet_app = AppServer({**bench.env, **LOGGING_OFF}, workers=WORKERS, threads=THREADS)
     bare_app = AppServer(bench.env, app="bench.bare_wsgi:application", workers=WORKERS, threads=THREADS)
     flask_app = AppServer(bench.env, app="bench.flask_counter:application", workers=WORKERS, threads=THREADS)
-    apps = (django_app, bare_app, flask_app)
+    apps = (django_app, quiet_app, bare_app, flask_app)
     try:
         for app in apps:
             app.start(log=bench.root / f"app-{app.port}.log")
+        print(f"{WORKERS} workers x {THREADS} threads each; django = production log, nolog = LOG_LEVEL=WARNING")
         print(f"signup POSTs: {ROUNDS} alternating rounds x {SECONDS}s, 2 wrk threads x 32 connections")
-        runs = _alternate({"django": django_app, "bare": bare_app}, "POST /signup/", LUA)
+        runs = _alternate({"django": django_app, "nolog": quiet_app, "bare": bare_app}, "POST /signup/", LUA)
         print(f"GET /: {ROUNDS} alternating rounds x {SECONDS}s, 2 wrk threads x 32 connections")
-        home = _alternate({"django": django_app, "flask": flask_app}, "GET /", None)
+        home = _alternate({"django": django_app, "nolog": quiet_app, "flask": flask_app}, "GET /", None)
+        for app in (quiet_app, flask_app):  # the quiet app shares our application_name: not counted below
+            app.stop()
         print("100 clients hammering each signup app; peak PostgreSQL connections (pg_stat_activity)")
         django_load, django_conns = _hammer(bench.pg, django_app.url, "signup-app")
         _, bare_conns = _hammer(bench.pg, bare_app.url, "bare-wsgi")
     finally:
         for app in apps:
             app.stop()
-    django_rps, bare_rps = _median(runs["django"], "rps"), _median(runs["bare"], "rps")
-    django_cpu, bare_cpu = _median(runs["django"], "cpu_ms"), _median(runs["bare"], "cpu_ms")
-    home_rps, flask_rps = _median(home["django"], "rps"), _median(home["flask"], "rps")
-    failed = sum(r["failed"] for r in runs["django"] + home["django"]) + django_load["failed"]
+    figures = _figures(runs, home)
+    failed = sum(r["failed"] for r in runs["django"] + runs["nolog"] + home["django"] + home["nolog"])
+    failed += django_load["failed"]
     bound = WORKERS * THREADS * 2
-    print(f"\nsignup POSTs/s   django+gunicorn {django_rps:8.0f}   bare WSGI+psycopg {bare_rps:8.0f}   "
-          f"ratio {django_rps / bare_rps:.2f} of the ceiling")  # fmt: skip
-    print(f"app CPU per signup   django {django_cpu:.2f} ms   bare {bare_cpu:.2f} ms   (x{django_cpu / bare_cpu:.1f})")
-    print(f"GET / requests/s   django {home_rps:8.0f}   flask connect-per-request {flask_rps:8.0f}   "
-          f"ratio {home_rps / flask_rps:.2f}")  # fmt: skip
+    s, h = figures["signup"], figures["home"]
+    print("\n".join(bench.describe()))
+    print(f"\nsignup POSTs/s (medians)  django {s['django_rps']:6.0f}  logging off {s['nolog_rps']:6.0f}  "
+          f"bare WSGI+psycopg {s['bare_rps']:6.0f}")  # fmt: skip
+    print(f"  ratio to the ceiling: {s['ratio']:.2f} with production logging, {s['ratio_nolog']:.2f} with logging off")
+    print(f"  app CPU per signup: django {s['django_cpu']:.2f} ms, logging off {s['nolog_cpu']:.2f} ms, "
+          f"bare {s['bare_cpu']:.2f} ms (x{s['django_cpu'] / s['bare_cpu']:.1f})")  # fmt: skip
+    print(f"GET / requests/s (medians)  django {h['django_rps']:6.0f}  logging off {h['nolog_rps']:6.0f}  "
+          f"flask connect-per-request {h['flask_rps']:6.0f}")  # fmt: skip
+    print(f"  ratio to flask: {h['ratio']:.2f} with production logging (goal >= 6), {h['ratio_nolog']:.2f} with "
+          f"logging off")  # fmt: skip
+    print(
+        f"  the request log's cost: {h['log_throughput_cost']:.1%} of throughput, "
+        f"{h['log_cpu_share']:.1%} of CPU per request ({h['django_cpu']:.3f} vs {h['nolog_cpu']:.3f} ms; goal <= 10 %)"
+    )
     print(f"PG connections (primary + replica) with 100 clients   django {django_conns}   bare {bare_conns}   "
           f"(django's bound: {WORKERS} workers x {THREADS} threads x 2 aliases = {bound})")  # fmt: skip
     print(f"failed requests (non-2xx/3xx or socket errors) in the django runs: {failed}")
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    return {
-        "signup_posts_per_s": {"django": round(django_rps), "bare_wsgi": round(bare_rps),
-                               "ratio": round(django_rps / bare_rps, 3)},
-        "cpu_ms_per_signup": {"django": round(django_cpu, 3), "bare_wsgi": round(bare_cpu, 3)},
-        "home_gets_per_s": {"django": round(home_rps), "flask_connect_per_request": round(flask_rps),
-                            "ratio": round(home_rps / flask_rps, 3)},
-        "pg_connections_100_clients": {"django": django_conns, "bare": bare_conns, "bound": bound},
-        "failed": failed,
-        "load_average": os.getloadavg(),
-    }  # fmt: skip
+    return {**figures, "pg_connections_100_clients": {"django": django_conns, "bare": bare_conns, "bound": bound},
+            "gunicorn": {"workers": WORKERS, "threads": THREADS}, "pg": bench.pg_settings(),
+            "failed": failed, "load_average": os.getloadavg()}  # fmt: skip
+
+
+def _figures(runs: dict[str, list[dict]], home: dict[str, list[dict]]) -> dict:
+    signup = {f"{name}_{key}": round(_median(runs[name], key), 3) for name in runs for key in ("rps", "cpu_ms")}
+    signup = {k.replace("_cpu_ms", "_cpu"): v for k, v in signup.items()}
+    signup |= {
+        "ratio": round(_ratio(runs, "django", "bare"), 3),
+        "ratio_nolog": round(_ratio(runs, "nolog", "bare"), 3),
+    }
+    gets = {f"{name}_{key}": round(_median(home[name], key), 3) for name in home for key in ("rps", "cpu_ms")}
+    gets = {k.replace("_cpu_ms", "_cpu"): v for k, v in gets.items()}
+    gets |= {"ratio": round(_ratio(home, "django", "flask"), 3),
+             "ratio_nolog": round(_ratio(home, "nolog", "flask"), 3),
+             # per round: how much throughput the log costs, and its share of the CPU a request takes
+             "log_throughput_cost": round(1 - _ratio(home, "django", "nolog"), 4),
+             "log_cpu_share": round(1 - 1 / _ratio(home, "django", "nolog", key="cpu_ms"), 4)}  # fmt: skip
+    return {"signup": signup, "home": gets}

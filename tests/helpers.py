@@ -101,3 +101,9 @@ def statement_counts(pg, server=None, *, reset: bool = False, role: str = "") ->
         dbname=pg.db,
     )
     return {query: calls for query, calls in rows}
+
+
+def shown_count(client) -> int:
+    """Return the count the landing page shows (what a visitor reads, rendered or kept rendered)."""
+    page = client.get("/").content.decode()
+    return int(re.search(r'data-testid="signup-count">([\d,.\s]+)<', page).group(1).replace(",", "").strip())

@@ -2,16 +2,20 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 from django.db.models import Value
 from django.db.models.functions import Lower
-from django.http import HttpResponseRedirect
+from django.dispatch import receiver
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import get_language
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -30,12 +34,32 @@ THANKS_COOKIE = "signup_thanks"
 THANKS_SALT = "users.thanks"
 THANKS_MAX_AGE = 3600
 NOTICE_INTERVAL = timedelta(hours=1)  # at most one "already signed up" email per address per hour
+# The landing page is the same for everyone who reads the same language and count (it is public, cached 10 s
+# by browsers already): each process keeps it rendered for a second instead of rendering it per request, the
+# larger part of its cost (docs/benchmarks.md). A few keys at most: languages times counts seen in a second.
+HOME_PAGE_SECONDS = 1.0
+HOME_PAGE_KEYS = 32
+_HOME_PAGES: dict[tuple[str, int], tuple[float, bytes]] = {}
 
 
 @cache_control(public=True, max_age=10)
 def home(request):
-    ctx = {"signup_count": signup_count()}
-    return render(request, "users/home.html", ctx)
+    count = signup_count()
+    if request.GET:  # any query string: rendered for this request only (it is echoed in the language form)
+        return render(request, "users/home.html", {"signup_count": count})
+    key = (get_language(), count)
+    page = _HOME_PAGES.get(key)
+    if page is None or page[0] < time.monotonic():
+        content = render(request, "users/home.html", {"signup_count": count}).content
+        if len(_HOME_PAGES) >= HOME_PAGE_KEYS:
+            _HOME_PAGES.clear()
+        page = _HOME_PAGES[key] = (time.monotonic() + HOME_PAGE_SECONDS, content)
+    return HttpResponse(page[1])
+
+
+@receiver(setting_changed)
+def _forget_home_pages(**kwargs) -> None:
+    _HOME_PAGES.clear()  # tests that override SITE_NAME and the like see their own page
 
 
 @never_cache

@@ -199,7 +199,7 @@ data "aws_iam_policy_document" "logs" {
   statement { # one statement per prefix: moto matches a single Resource string
     sid       = "S3ServerAccessLogsLedger"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.logs.arn}/s3/erasure-ledger/*"]
+    resources = ["${local.logs_bucket_arn}/s3/erasure-ledger/*"]
     principals {
       type        = "Service"
       identifiers = ["logging.s3.amazonaws.com"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import http.client
 import re
+import secrets
 import time
 import urllib.parse
 
@@ -47,10 +48,15 @@ def stack(images, planned, pg, redis_server, moto_server, django_db_setup, tmp_p
                        aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     ses.create_email_identity(EmailIdentity=env["EMAIL_FROM"].rpartition("<")[2].rstrip(">"))
     ses.create_configuration_set(ConfigurationSetName=env["SES_CONFIGURATION_SET"])
+    if env.get("ERASURE_LEDGER_BUCKET"):  # the worker holds email until it has read the erasure ledger
+        s3 = boto3.client("s3", endpoint_url=moto_server.url, region_name=env["AWS_REGION"],
+                          aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+        s3.create_bucket(Bucket=env["ERASURE_LEDGER_BUCKET"], ObjectLockEnabledForBucket=True,
+                         CreateBucketConfiguration={"LocationConstraint": env["AWS_REGION"]})  # fmt: skip
     aws = {"AWS_ENDPOINT_URL": moto_server.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     app_role = {"DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": pg.replica_url, "DATABASE_IAM_AUTH": "0",
                 "DATABASE_SECRET_ARN": "", "DATABASE_SSLMODE": "disable", "SECRET_KEY": SERVICES.secret_key,
-                "REDIS_URL": redis_server.url, **aws}  # fmt: skip
+                "ERASURE_LEDGER_KEY": secrets.token_urlsafe(32), "REDIS_URL": redis_server.url, **aws}  # fmt: skip
     owner = app_role | {"DATABASE_URL": pg.owner_url, "DATABASE_REPLICA_URLS": "", "DATABASE_APP_PASSWORD": pg.password}
     specs = planned["containers"]
     found = {"uids": {}, "env": {}}

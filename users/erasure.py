@@ -16,6 +16,8 @@ import logging
 
 from django.db import router, transaction
 
+from api import events
+from api.models import Event
 from users import tasks
 from users.models import ConsentEvent, Erasure, Signup, erased_email
 from users.ratelimits import forget_address
@@ -72,6 +74,7 @@ def erase_signup(pk: int, user=None, *, reason: str = "erased") -> Erasure | Non
         tasks.forget_signup(pk, using=using)
         username = user.get_username() if user is not None else (SELF_SERVICE if kind == "erased" else RETENTION)
         erasure = Erasure.objects.using(using).create(signup_id=pk, user=user, username=username)
+        events.record(Event.ERASED, pk, using=using)  # api/: webhooks and the events feed (no personal data)
         transaction.on_commit(lambda: _forget_cached(address, ip), using=using)
     who = f"staff {erasure.username}" if user is not None else erasure.username
     logger.info("signup %s %s by %s (erasure %s)", pk, reason, who, erasure.pk)

@@ -22,6 +22,8 @@ a row RUNNING for ever when it dies, and never retries):
 8. Every QUEUE_PRUNE_SECONDS it deletes finished rows older than QUEUE_KEEP_DAYS (users.tasks.prune), in
    batches: the table stays small without a schedule of its own (django-tasks-db's prune_db_task_results
    deletes in one unbounded statement, over the app role's 5 s statement timeout at a few million rows).
+9. Outgoing webhooks are delivered by WEBHOOK_DELIVERY_THREADS threads of this process (api/runner.py,
+   api/delivery.py: their own claims and leases, so a slow receiver never holds up an email).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django_tasks_db.models import DBTaskResult
 
+from api.runner import DeliveryThreads, run_until_idle
 from project import metrics
 from users import tasks
 from users.tasks import send_email
@@ -206,9 +209,15 @@ class Command(BaseCommand):
         worker = QueueWorker(interval=interval, batch=batch, worker_id=worker_id or get_random_string(12))
         signal.signal(signal.SIGTERM, worker.stop)
         signal.signal(signal.SIGINT, worker.stop)
+        # Outgoing webhooks (api/runner.py): threads beside the email loop; in --batch, after it, in this thread.
+        webhooks = DeliveryThreads(0 if batch else settings.WEBHOOK_DELIVERY_THREADS, lambda: worker.running, interval)
+        webhooks.start()
         try:
             worker.run()
+            if batch:
+                run_until_idle()
         finally:
+            webhooks.join(settings.WEBHOOK_TIMEOUT_SECONDS + 1)
             counts = worker.counts
             logger.info("worker %s stopped: %d done, %d to retry, %d failed", worker.worker_id, counts["done"],
                         counts["retried"], counts["failed"])  # fmt: skip

@@ -1,0 +1,64 @@
+"""The webhook delivery threads of `manage.py worker` (users/management/commands/worker.py starts them).
+
+Each thread runs api.delivery.run_one in a loop, with its own database connection; a database outage is
+waited out. They stop when the worker's `running()` turns false (SIGTERM), finishing the request in hand; a
+killed process leaves its claims to run out (the lease) and be taken again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from django.db import DatabaseError, close_old_connections, connections
+
+from api import delivery
+
+logger = logging.getLogger("api.delivery")
+
+
+def run_until_idle() -> int:
+    """Deliver everything due now, in this thread (`worker --batch`); return how many steps did work."""
+    done = 0
+    while delivery.run_one():
+        done += 1
+    return done
+
+
+class DeliveryThreads:
+    def __init__(self, count: int, running: Callable[[], bool], interval: float = 1.0) -> None:
+        self.running, self.interval = running, interval
+        self.threads = [threading.Thread(target=self._loop, name=f"webhooks-{n}", daemon=True) for n in range(count)]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+        if self.threads:
+            logger.info("webhook delivery: %d thread(s) started", len(self.threads))
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(deadline - time.monotonic(), 0))
+
+    def _loop(self) -> None:
+        try:
+            while self.running():
+                close_old_connections()
+                try:
+                    busy = delivery.run_one()
+                except DatabaseError as exc:
+                    logger.warning("webhook delivery: database unavailable (%s), trying again", type(exc).__name__)
+                    connections.close_all()
+                    busy = False
+                if not busy:
+                    self._sleep(self.interval)
+        finally:
+            connections.close_all()
+
+    def _sleep(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self.running() and time.monotonic() < deadline:
+            time.sleep(0.1)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django import forms
 from django.contrib import admin, messages
-from django.db import router
+from django.db import models, router
+from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from api import delivery
-from api.models import Attempt, Delivery, Endpoint, Event, new_secret
+from api import delivery, keys
+from api.models import SCOPES, ApiAudit, ApiKey, Attempt, Delivery, Endpoint, Event, new_secret
 
 ROTATION_OVERLAP = timedelta(hours=24)  # both secrets sign this long after a rotation
 
@@ -40,6 +42,7 @@ class EndpointAdmin(SuperuserOnly, admin.ModelAdmin):
     fields = ["url", "description", "event_types", "full_payload", "enabled", "secret", "previous_secret_until",
               "disabled_reason", "failing_since"]  # fmt: skip
     readonly_fields = ["secret", "previous_secret_until", "disabled_reason", "failing_since"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["rotate_secret"]
 
     @admin.action(description="Rotate the secret (both sign for 24 hours)")
@@ -106,6 +109,56 @@ class EventAdmin(SuperuserOnly, admin.ModelAdmin):
     list_display = ["id", "type", "signup_id", "at", "fanned_out"]
     list_filter = ["type"]
     readonly_fields = ["type", "signup_id", "at", "fanned_out"]
+
+    def has_add_permission(self, request, *args) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=[(s, s) for s in SCOPES], widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ApiKey
+        fields = ["name", "scopes", "expires_at"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(SuperuserOnly, admin.ModelAdmin):
+    """Create (the key is shown once, on the page after the save), see, revoke; never edit a key's secret."""
+
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "scopes", "created_by", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            request._new_api_key, obj.prefix, obj.hashed = keys.generate()
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        ctx = {**self.admin_site.each_context(request), "key": obj, "token": request._new_api_key}
+        response = TemplateResponse(request, "api/key_created.html", ctx)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke the selected keys (at once, for good)")
+    def revoke(self, request, queryset) -> None:
+        done = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"{done} key(s) revoked.")
+
+
+@admin.register(ApiAudit)
+class ApiAuditAdmin(SuperuserOnly, admin.ModelAdmin):
+    list_display = ["at", "key_prefix", "action", "row_count", "filters"]
+    list_filter = ["action"]
 
     def has_add_permission(self, request, *args) -> bool:
         return False

@@ -123,3 +123,69 @@ class Attempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.pk} ({self.status_code or self.error})"
+
+
+SCOPES = ["signups:read", "signups:write", "signups:erase", "events:read", "webhooks:manage"]
+
+
+class ApiKey(models.Model):
+    """A key for /api/v1/: created by a superuser in the admin and shown once; only its hash is kept (api/keys.py)."""
+
+    name = models.CharField(max_length=100, help_text="Who or what uses it (e.g. 'CRM sync').")
+    # The first characters of the key ("sgk_" and 8 more): shown in lists and logs, the hash's lookup.
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    # SHA-256 of the whole key: the key has 256 random bits, so a fast hash is enough (no password stretching).
+    hashed = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list, help_text=f"Any of: {', '.join(SCOPES)}.")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never.")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # PROTECT: the erasures a key makes are recorded under its creator (users/erasure.py takes a user).
+    created_by = models.ForeignKey("auth.User", on_delete=models.PROTECT, related_name="+", editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self) -> bool:
+        now = timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class ApiAudit(models.Model):
+    """One API call that returned or changed personal data: which key, what, how many rows (like SignupExport)."""
+
+    key = models.ForeignKey(ApiKey, null=True, on_delete=models.SET_NULL, related_name="+")
+    key_prefix = models.CharField(max_length=16)  # still says which key when the key row is gone
+    action = models.CharField(max_length=20)  # list, read, create, withdraw, erase
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    # The query's filters or {"id": n}: never an address or a name.
+    filters = models.JSONField(default=dict, blank=True)
+    row_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix} {self.action} ({self.row_count})"
+
+
+class IdempotentRequest(models.Model):
+    """An `Idempotency-Key` seen on a create: a retry with the same key gets the first answer again."""
+
+    key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    idempotency_key = models.CharField(max_length=200)
+    # SHA-256 of the request body: the same key with another body is refused (422), never applied.
+    body_hash = models.CharField(max_length=64)
+    # Empty while the first request is being handled (a concurrent retry gets 409).
+    response_status = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key", "idempotency_key"], name="api_idempotency_once")]
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.pk} ({self.response_status or 'in progress'})"

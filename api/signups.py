@@ -15,13 +15,14 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 from django.db import IntegrityError, router, transaction
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.utils import timezone, translation
-from ninja import Field, Header, Query, Router, Schema, Status
+from ninja import Field, Header, Path, Query, Router, Schema, Status
 from pydantic import IPvAnyAddress
 
 from api import payloads
@@ -36,9 +37,13 @@ from users.selfservice import _withdraw
 routes = Router(tags=["signups"])
 
 MAX_ID = 2**63 - 1
+SignupId = Path(..., ge=1, le=MAX_ID, description="The signup's id.")
 NOTICE_INTERVAL = timedelta(hours=1)  # as the form's: at most one "already signed up" email an hour
 IN_FLIGHT = timedelta(seconds=60)  # an unfinished idempotent request older than this is taken over
 LANGUAGE = r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$"
+# An RFC 3339 time as text: pydantic's datetime would also take a number (a Unix time) the schema does not allow.
+ISO_TIME = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d{2}:\d{2})?$"
+Time = Annotated[str, Field(pattern=ISO_TIME, json_schema_extra={"format": "date-time"})]
 
 
 class SignupOut(Schema):
@@ -68,8 +73,8 @@ class Filters(Schema):
     contactable: bool | None = None
     confirmed: bool | None = None
     withdrawn: bool | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Time | None = None
+    until: Time | None = None
     language: str | None = Field(None, pattern=LANGUAGE)
 
 
@@ -80,7 +85,7 @@ class SignupIn(Schema):
     country: str = Field("", max_length=2)
     language: str = Field("en", pattern=LANGUAGE)
     consent: bool = Field(description="Must be true: the person ticked the consent box on your form.")
-    consent_at: datetime | None = Field(None, description="When the person consented (default: now).")
+    consent_at: Time | None = Field(None, description="When the person consented (default: now).")
     ip: IPvAnyAddress | None = Field(None, description="The person's IP when they consented (evidence).")
     user_agent: str = Field("", max_length=512)
 
@@ -106,8 +111,9 @@ def _visible(using: str | None = None):
     return rows.exclude(email__endswith=f"@{ERASED_EMAIL_DOMAIN}")
 
 
-def _aware(value: datetime, name: str) -> datetime:
+def _aware(text: str, name: str) -> datetime:
     try:
+        value = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
     except (OverflowError, ValueError) as exc:
         raise ApiProblem(422, "Invalid request", f"{name} is out of range.") from exc
@@ -158,10 +164,10 @@ def list_signups(request, filters: Query[Filters]):
     return {"items": [payloads.person(s) for s in page], "next": _cursor(page[-1]) if more else None}
 
 
-@routes.get("/{int:signup_id}", response={200: SignupOut, ERROR_CODES: Problem}, summary="One signup")
-def get_signup(request, signup_id: int):
+@routes.get("/{signup_id}", response={200: SignupOut, ERROR_CODES: Problem}, summary="One signup")
+def get_signup(request, signup_id: int = SignupId):
     _scope(request, "signups:read")
-    signup = _visible().filter(pk=min(signup_id, MAX_ID)).first()
+    signup = _visible().filter(pk=signup_id).first()
     if signup is None:
         raise Http404
     _audit(request, "read", {"id": signup.pk}, 1)
@@ -224,12 +230,12 @@ def _idempotent_start(request, idempotency_key: str):
     return Status(202, Accepted())
 
 
-@routes.post("/{int:signup_id}/withdraw", response={200: SignupOut, ERROR_CODES: Problem}, summary="Withdraw consent")
-def withdraw_signup(request, signup_id: int):
+@routes.post("/{signup_id}/withdraw", response={200: SignupOut, ERROR_CODES: Problem}, summary="Withdraw consent")
+def withdraw_signup(request, signup_id: int = SignupId):
     _scope(request, "signups:write")
     using = router.db_for_write(Signup)
     with transaction.atomic(using=using):
-        signup = _visible(using).select_for_update().filter(pk=min(signup_id, MAX_ID)).first()
+        signup = _visible(using).select_for_update().filter(pk=signup_id).first()
         if signup is None:
             raise Http404
         _withdraw(signup, None)
@@ -237,13 +243,13 @@ def withdraw_signup(request, signup_id: int):
     return payloads.person(signup)
 
 
-@routes.post("/{int:signup_id}/erase", response={204: None, ERROR_CODES: Problem}, summary="Erase a person")
-def erase(request, signup_id: int):
+@routes.post("/{signup_id}/erase", response={204: None, ERROR_CODES: Problem}, summary="Erase a person")
+def erase(request, signup_id: int = SignupId):
     _scope(request, "signups:erase")
     using = router.db_for_write(Signup)
     with transaction.atomic(using=using):  # the erasure and its audit row together
         if (
-            not _visible(using).filter(pk=min(signup_id, MAX_ID)).exists()
+            not _visible(using).filter(pk=signup_id).exists()
             or erase_signup(signup_id, request.auth.created_by) is None
         ):
             raise Http404

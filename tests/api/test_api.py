@@ -134,7 +134,8 @@ def test_one_record_and_404_once_erased(api):
     assert api("post", f"/signups/{person.pk}/erase").status_code == 204
     _problem(api("get", f"/signups/{person.pk}"), 404)
     _problem(api("post", f"/signups/{person.pk}/erase"), 404)
-    _problem(api("get", "/signups/99999999999999999999"), 404)
+    _problem(api("get", "/signups/99999999999999999999"), 422)  # beyond bigint: refused, not a database error
+    _problem(api("get", "/signups/abc"), 422)
     assert Erasure.objects.get(signup_id=person.pk).username == "root"  # the key's creator
     assert ApiAudit.objects.filter(action="erase").count() == 1
 

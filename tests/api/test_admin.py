@@ -54,3 +54,19 @@ def test_staff_who_are_not_superusers_see_none_of_it(client, delivered):
     assert client.get(ADMIN + "delivery/").status_code == 403
     assert client.post(ADMIN + "delivery/", {"action": "replay", "_selected_action": [delivered.pk]}).status_code == 403
     assert Delivery.objects.get().status == "failed"
+
+
+def test_a_key_is_shown_once_and_only_its_hash_is_kept(superuser_client):
+    from api import keys
+    from api.models import ApiKey
+
+    response = superuser_client.post(ADMIN + "apikey/add/", {"name": "CRM", "scopes": ["signups:read"]})
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    token = response.context["token"]
+    assert token.startswith("sgk_") and token in response.content.decode()
+    key = ApiKey.objects.get()
+    assert key.hashed == keys.digest(token) and token not in str(ApiKey.objects.values().get())
+    assert key.created_by.username == "root" and key.scopes == ["signups:read"]
+    assert token not in superuser_client.get(f"{ADMIN}apikey/{key.pk}/change/").content.decode()
+    superuser_client.post(ADMIN + "apikey/", {"action": "revoke", "_selected_action": [key.pk]})
+    assert keys.find(token) is None

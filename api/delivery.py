@@ -10,7 +10,8 @@
    previous secret signs too during a rotation), with WEBHOOK_TIMEOUT_SECONDS, never following a redirect.
 4. Record: an Attempt row (status, latency, code, the answer's first 200 characters) and the outcome, only if
    the lease is still this claim's. 2xx: succeeded. 410 Gone: failed, and the endpoint disabled. Anything
-   else (another code, a timeout, a refused address): tried again on the Standard Webhooks schedule
+   else (another code, a timeout, a refused address): the endpoint is disabled when it has had no success for
+   DISABLE_AFTER (3 days); the delivery is tried again on the Standard Webhooks schedule
    (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, x WEBHOOK_RETRY_SCALE, +0-20 % jitter), later if the answer's
    Retry-After asks (up to a day); after the last, failed. An admin may replay any delivery (api/admin.py).
 5. The message id (webhook-id) is msg_<event id>: the same on every retry and replay, so a receiver
@@ -43,6 +44,7 @@ SCHEDULE = [0, 5, 300, 1800, 7200, 18000, 36000, 36000]  # seconds before attemp
 LEASE_MARGIN = 15.0  # seconds beyond the request timeout before a running delivery counts as abandoned
 EXCERPT = 200
 MAX_RETRY_AFTER = 86400
+DISABLE_AFTER = timedelta(days=3)  # an endpoint with no success for this long is disabled (staff re-enable it)
 
 
 def fan_out(using: str, limit: int = 500) -> int:
@@ -191,6 +193,10 @@ def _record(row: Delivery, using: str, *, code, error: str, excerpt: str, latenc
             endpoint.filter(failing_since__isnull=False).update(failing_since=None)
             return
         endpoint.filter(failing_since__isnull=True).update(failing_since=now)
+        if endpoint.filter(enabled=True, failing_since__lt=now - DISABLE_AFTER).update(
+            enabled=False, disabled_reason="no successful delivery for 3 days"
+        ):
+            logger.error("webhook endpoint %s disabled: failing for 3 days", row.endpoint_id)
         if code == 410:
             mine.update(status=Delivery.FAILED, last_status_code=code, leased_until=None)
             endpoint.update(enabled=False, disabled_reason="the receiver answered 410 Gone")

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
+from pydantic import BaseModel
 
 from api.models import Event
 from api.problems import ERROR_CODES, ApiProblem, Problem
@@ -19,14 +20,14 @@ routes = Router(tags=["events"])
 SETTLE = timedelta(seconds=10)
 
 
-class EventOut(Schema):
+class EventOut(BaseModel):
     id: int
     type: str
     signup_id: int
     timestamp: datetime
 
 
-class EventPage(Schema):
+class EventPage(BaseModel):
     items: list[EventOut]
     next: int = Field(description="Pass as `after` for the next page (the last id here, or `after` itself).")
 

@@ -176,3 +176,13 @@ def test_replay_sends_a_delivered_event_again_with_its_id(receiver):
     assert delivery.replay(Delivery.objects.get().pk, "default")
     run_until_idle()
     assert [r["id"] for r in receiver.received] == [f"msg_{event.pk}"] * 2
+
+
+def test_an_endpoint_failing_for_three_days_is_disabled(receiver):
+    endpoint = _endpoint(receiver)
+    Endpoint.objects.filter(pk=endpoint.pk).update(failing_since=timezone.now() - timedelta(days=3, seconds=1))
+    _event(_signup())
+    receiver.replies = [(500, {}, 0.0)]
+    delivery.run_one()
+    endpoint.refresh_from_db()
+    assert not endpoint.enabled and "3 days" in endpoint.disabled_reason

@@ -198,3 +198,21 @@ def test_the_docs_page_uses_only_our_own_static_files(client):
     html = page.content.decode()
     assert "/static/ninja/swagger-ui-bundle." in html and "cdn" not in html.lower() and "https://" not in html
     assert "script-src 'self'" in page["Content-Security-Policy"]
+
+
+ADA = '"full_name": "Ada", "email": "ada@example.com", "consent": true'
+ODD = [b"{not json", b"[]", b'{"full_name": "A\\u0000da", "email": "a\\u0000@example.com", "consent": true}',
+       ("{" + ADA + ', "user_agent": "x\\u0000y", "ip": "::1%eth0"}').encode(),
+       ("{" + ADA + ', "consent_at": "9999-12-31T23:59:59-23:59"}').encode(), "\u00ff".encode("latin-1")]  # fmt: skip
+
+
+@pytest.mark.parametrize("raw", ODD)
+def test_odd_bodies_get_a_4xx_or_are_accepted_never_a_5xx(api, client, raw):
+    token = make_key()
+    response = client.post(BASE + "/signups", raw, content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_IDEMPOTENCY_KEY="k\x00")  # fmt: skip
+    assert response.status_code < 500
+    response = client.post(
+        BASE + "/signups", raw, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    assert response.status_code < 500, response.content

@@ -14,6 +14,8 @@
    DISABLE_AFTER (3 days); the delivery is tried again on the Standard Webhooks schedule
    (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, x WEBHOOK_RETRY_SCALE, +0-20 % jitter), later if the answer's
    Retry-After asks (up to a day); after the last, failed. An admin may replay any delivery (api/admin.py).
+6. Kept QUEUE_KEEP_DAYS: finished deliveries (their attempts with them), events and idempotency keys older
+   than that are deleted by `prune` (run by the worker every QUEUE_PRUNE_SECONDS, in batches).
 5. The message id (webhook-id) is msg_<event id>: the same on every retry and replay, so a receiver
    de-duplicates; a worker killed after the receiver answered but before recording sends it again.
 """
@@ -36,7 +38,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from api import payloads, signing, ssrf
-from api.models import Attempt, Delivery, Endpoint, Event
+from api.models import Attempt, Delivery, Endpoint, Event, IdempotentRequest
 
 logger = logging.getLogger("api.delivery")
 
@@ -216,3 +218,19 @@ def replay(pk: int, using: str) -> bool:
     """Send delivery `pk` again as soon as a worker is free (same message id); False when it is running."""
     rows = Delivery.objects.using(using).filter(pk=pk).filter(~Q(status=Delivery.RUNNING))
     return bool(rows.update(status=Delivery.PENDING, next_attempt_at=timezone.now()))
+
+
+def prune(keep_days: int, using: str, batch: int = 5000) -> int:
+    """Delete finished deliveries, events and idempotency keys older than `keep_days`; return rows deleted."""
+    before = timezone.now() - timedelta(days=keep_days)
+    finished = Delivery.objects.using(using).filter(status__in=[Delivery.SUCCEEDED, Delivery.FAILED],
+                                                    created_at__lt=before)  # fmt: skip
+    unsent = Delivery.objects.using(using).filter(status__in=[Delivery.PENDING, Delivery.RUNNING])
+    events = (
+        Event.objects.using(using).filter(at__lt=before, fanned_out=True).exclude(pk__in=unsent.values("event_id"))
+    )  # an event still being delivered stays, whatever its age
+    deleted = 0
+    for rows in (finished, events, IdempotentRequest.objects.using(using).filter(created_at__lt=before)):
+        while pks := list(rows.values_list("pk", flat=True)[:batch]):
+            deleted += rows.model.objects.using(using).filter(pk__in=pks).delete()[0]
+    return deleted

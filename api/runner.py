@@ -12,9 +12,11 @@ import threading
 import time
 from collections.abc import Callable
 
-from django.db import DatabaseError, close_old_connections, connections
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connections, router
 
 from api import delivery
+from api.models import Delivery
 
 logger = logging.getLogger("api.delivery")
 
@@ -44,10 +46,17 @@ class DeliveryThreads:
             thread.join(max(deadline - time.monotonic(), 0))
 
     def _loop(self) -> None:
+        pruned_at = 0.0  # the first thread prunes at start, then every QUEUE_PRUNE_SECONDS
         try:
             while self.running():
                 close_old_connections()
                 try:
+                    if threading.current_thread() is self.threads[0] and time.monotonic() - pruned_at > (
+                        settings.QUEUE_PRUNE_SECONDS if pruned_at else 0
+                    ):
+                        pruned_at = time.monotonic()
+                        gone = delivery.prune(settings.QUEUE_KEEP_DAYS, router.db_for_write(Delivery))
+                        logger.info("webhook delivery: %d old row(s) pruned", gone)
                     busy = delivery.run_one()
                 except DatabaseError as exc:
                     logger.warning("webhook delivery: database unavailable (%s), trying again", type(exc).__name__)

@@ -186,3 +186,35 @@ def test_an_endpoint_failing_for_three_days_is_disabled(receiver):
     delivery.run_one()
     endpoint.refresh_from_db()
     assert not endpoint.enabled and "3 days" in endpoint.disabled_reason
+
+
+def test_prune_deletes_old_finished_rows_and_keeps_what_is_still_being_delivered(receiver):
+    endpoint = _endpoint(receiver)
+    signup = _signup()
+    old, pending_old, new = _event(signup), _event(signup), _event(signup, Event.CONFIRMED)
+    delivery.fan_out("default")
+    Delivery.objects.filter(event=old).update(status="succeeded")
+    long_ago = timezone.now() - timedelta(days=30)
+    Event.objects.filter(pk__in=[old.pk, pending_old.pk]).update(at=long_ago)
+    Delivery.objects.filter(event__in=[old, pending_old]).update(created_at=long_ago)
+    assert delivery.prune(14, "default") == 2  # the old delivered one and its event
+    assert set(Event.objects.values_list("pk", flat=True)) == {pending_old.pk, new.pk}
+    assert Delivery.objects.filter(endpoint=endpoint).count() == 2
+
+
+def test_the_worker_threads_deliver_and_stop_when_asked(receiver):
+    import time
+
+    from api.runner import DeliveryThreads
+
+    _endpoint(receiver)
+    _event(_signup())
+    running = [True]
+    threads = DeliveryThreads(2, lambda: running[0], interval=0.1)
+    threads.start()
+    deadline = time.monotonic() + 20
+    while not receiver.received and time.monotonic() < deadline:
+        time.sleep(0.1)
+    running[0] = False
+    threads.join(10)
+    assert len(receiver.received) == 1 and not any(t.is_alive() for t in threads.threads)

@@ -14,7 +14,7 @@ import sys
 from bench.env import services
 from devenv.servers import BASE_DIR
 
-BENCHMARKS = ["signup", "routing", "ops", "admin"]  # each is bench/<name>.py
+BENCHMARKS = ["signup", "routing", "ops", "admin", "api", "webhooks"]  # each is bench/<name>.py
 RESULTS = BASE_DIR / "bench" / "results"
 
 

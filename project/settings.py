@@ -63,6 +63,7 @@ if CLIENT_IP_HEADER and not CLIENT_IP_HEADER.replace("-", "").isalnum():
 INSTALLED_APPS = [
     "project.apps.ProjectConfig",
     "users",
+    "api",  # the public API and the outgoing webhooks (api/)
     "ops",
     "staff.apps.StaffAdminConfig",  # django.contrib.admin with the second factor (staff/access.py)
     "django.contrib.auth",
@@ -78,6 +79,7 @@ INSTALLED_APPS = [
     "anymail",
     "django_tasks",
     "django_tasks_db",
+    "ninja",  # django-ninja: /api/v1/ (api/v1.py); its bundled Swagger UI serves the docs page from our static
     "staff.apps.StaffConfig",  # enrolment invitations (staff/enrolment.py); its admin after auth's and django-otp's
 ]
 
@@ -463,6 +465,18 @@ PRIVACY_CONTACT = env_str("PRIVACY_CONTACT", "privacy@example.org")
 RETENTION_UNCONFIRMED_DAYS = env_int("RETENTION_UNCONFIRMED_DAYS", 30, minimum=1)
 RETENTION_NETWORK_DAYS = env_int("RETENTION_NETWORK_DAYS", 90, minimum=1)
 RETENTION_WITHDRAWN_DAYS = env_int("RETENTION_WITHDRAWN_DAYS", 30, minimum=1)
+
+# --- The API and outgoing webhooks (api/: /api/v1/, and deliveries run by `manage.py worker`; docs/api.md) ---
+# Hosts an endpoint may name although they resolve to non-public addresses (a receiver inside the VPC).
+WEBHOOK_ALLOWED_HOSTS = [h.lower() for h in env_list("WEBHOOK_ALLOWED_HOSTS", [])]
+# Seconds one delivery request may take (connect, send, answer); the lease is this plus a margin.
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 15.0, minimum=0.1)
+# Multiplies the Standard Webhooks retry schedule (5 s ... 10 h): 1 in production, small in drills and benches.
+WEBHOOK_RETRY_SCALE = env_float("WEBHOOK_RETRY_SCALE", 1.0, minimum=0.0)
+# Calls per API key per window (requests/seconds), counted in Redis (api/v1.py); fails open like the others.
+API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "600/60")
+# Threads of the worker process that deliver webhooks (each holds one request at a time).
+WEBHOOK_DELIVERY_THREADS = env_int("WEBHOOK_DELIVERY_THREADS", 4, minimum=0, maximum=64)
 
 # --- Retention and privacy (users/retention.py, `manage.py purge`; /privacy/; SES events at /webhooks/ses/) ---
 # The one SNS topic whose messages POST /webhooks/ses/ accepts (SES bounces and complaints; see "Bounces").

@@ -21,6 +21,8 @@ import logging
 from django.db import router, transaction
 from django.utils import timezone
 
+from api import events
+from api.models import Event
 from users import tasks, tombstones
 from users.models import ConsentEvent, Erasure, Signup, Tombstone, erased_email
 from users.ratelimits import forget_address
@@ -79,6 +81,7 @@ def erase_signup(pk: int, user=None, *, reason: str = "erased", ledger: bool = T
                                                       else username)  # fmt: skip
         if ledger:
             _record_tombstone(pk, address, created_at, erasure.erased_at, reason, using)
+        events.record(Event.ERASED, pk, using=using)  # api/: webhooks and the events feed (no personal data)
         transaction.on_commit(lambda: _forget_cached(address, ip), using=using)
     who = f"staff {erasure.username}" if user is not None else erasure.username
     logger.info("signup %s %s by %s (erasure %s)", pk, reason, who, erasure.pk)

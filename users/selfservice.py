@@ -39,6 +39,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from api import events
+from api.models import Event
 from project import ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
@@ -147,6 +149,7 @@ def _withdraw(signup: Signup, ip: str | None) -> bool:
     signup.save(update_fields=["withdrawn_at", "consent", "link_version"])
     ConsentEvent.objects.using(signup._state.db).create(signup=signup, kind=ConsentEvent.WITHDRAWN, ip=ip,
                                                         wording_version=signup.consent_version)  # fmt: skip
+    events.record(Event.WITHDRAWN, signup.pk, using=signup._state.db)  # api/: webhooks and the events feed
     transaction.on_commit(invalidate_signup_count, using=signup._state.db)
     logger.info("signup %s: consent withdrawn", signup.pk)
     return True
@@ -184,6 +187,7 @@ def _confirm(request, find):
         wording = signup.consent_version or consent.version(signup.language)
         ConsentEvent.objects.using(using).create(signup=signup, kind=ConsentEvent.CONFIRMED, ip=ip,
                                                  wording_version=wording)  # fmt: skip
+        events.record(Event.CONFIRMED, signup.pk, using=using)  # api/: webhooks and the events feed
         transaction.on_commit(invalidate_signup_count, using=using)
     logger.info("signup %s: address confirmed", signup.pk)
     response = redirect(reverse("users:manage_page") + "?confirmed=1")  # straight in: the cookie, not a link

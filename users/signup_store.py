@@ -1,6 +1,7 @@
 """Storing a signup: the row, its consent event and its email in one statement (users.views calls `store`).
 
-1. On PostgreSQL one statement, one round trip: INSERT ... ON CONFLICT DO NOTHING, so a known address raises
+1. On PostgreSQL one statement, one round trip (the row, its consent event, its email, its api Event for the
+   webhooks): INSERT ... ON CONFLICT DO NOTHING, so a known address raises
    no unique-violation ERROR (whose STATEMENT line would carry the person's data into the server log).
 2. The statement is built from the models' own fields (ours and the queue library's), so a new column is
    never forgotten; only table and column names are formatted in, every value is a parameter.
@@ -23,6 +24,8 @@ from django.utils import timezone
 from django_tasks_db import signal_handlers
 from django_tasks_db.models import DBTaskResult
 
+from api import events
+from api.models import Event
 from project.db import state
 from project.db.monitor import WRITE_POSITION_SQL, lsn_to_int
 from users import tasks
@@ -75,12 +78,15 @@ def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, u
     event = ConsentEvent(signup_id=0, kind=ConsentEvent.GIVEN, at=signup.consent_at or now,
                          wording_version=signup.consent_version, ip=ip)  # fmt: skip
     e_cols, e_vals, e_params = insert_parts(event, connection, {"signup_id": "s.id"})
+    created = Event(type=Event.CREATED, signup_id=0, at=now, fanned_out=False)  # the webhooks' outbox (api/)
+    v_cols, v_vals, v_params = insert_parts(created, connection, {"signup_id": "s.id"})
     t_cols, t_vals, t_params = _email_insert_parts(connection, signup_id_sql="q.id", kind_sql="q.kind")
     # Only table and column names from the models are formatted in; every value is a parameter.
     insert = f"INSERT INTO {Signup._meta.db_table} ({cols}) VALUES ({vals})"  # noqa: S608
     sql = (
         f"WITH s AS ({insert} ON CONFLICT DO NOTHING RETURNING id),"  # noqa: S608
         f" e AS (INSERT INTO {ConsentEvent._meta.db_table} ({e_cols}) SELECT {e_vals} FROM s WHERE %s),"
+        f" v AS (INSERT INTO {Event._meta.db_table} ({v_cols}) SELECT {v_vals} FROM s),"
         f" d AS (UPDATE {Signup._meta.db_table} SET notice_sent_at = %s WHERE lower(email) = lower(%s)"
         "   AND NOT EXISTS (SELECT 1 FROM s) AND email_blocked_at IS NULL"
         "   AND (notice_sent_at IS NULL OR notice_sent_at <= %s) RETURNING id),"
@@ -88,7 +94,7 @@ def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, u
         f" t AS (INSERT INTO {tasks.table()} ({t_cols}) SELECT {t_vals} FROM q)"
         f" SELECT EXISTS (SELECT 1 FROM s), {WRITE_POSITION_SQL}"  # and the position to read it back at
     )
-    args = [*params, *e_params, signup.consent, now, signup.email, now - notice_after, *t_params]
+    args = [*params, *e_params, signup.consent, *v_params, now, signup.email, now - notice_after, *t_params]
     started = time.monotonic()
     try:
         created, lsn, timeline = _run(connection, sql, args)
@@ -152,6 +158,7 @@ def _orm(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str)
             given = {"kind": ConsentEvent.GIVEN, "at": signup.consent_at or now, "ip": ip}
             ConsentEvent.objects.using(using).create(signup=signup, wording_version=signup.consent_version, **given)
         tasks.enqueue_email(signup.pk, "confirm")
+        events.record(Event.CREATED, signup.pk, using=using)
     return True
 
 

@@ -33,6 +33,8 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from api import events
+from api.models import Event
 from users import sns
 from users.models import Signup, SnsMessage
 
@@ -109,12 +111,21 @@ def block(addresses: list[str], reason: str) -> int:
     """Stop all email to these addresses (any case); return how many signups were newly blocked."""
     if not addresses:
         return 0
+    using = router.db_for_write(Signup)
     rows = (
-        Signup.objects.using(router.db_for_write(Signup))
+        Signup.objects.using(using)
         .alias(email_lower=Lower("email"))
         .filter(email_lower__in=[a.lower() for a in addresses], email_blocked_at__isnull=True)
     )
-    return rows.update(email_blocked_at=timezone.now(), email_blocked_reason=reason[:200])
+    with transaction.atomic(using=using):  # the block and its events (api/: webhooks, events feed) together
+        pks = list(rows.select_for_update().values_list("pk", flat=True))
+        blocked = (
+            Signup.objects.using(using)
+            .filter(pk__in=pks)
+            .update(email_blocked_at=timezone.now(), email_blocked_reason=reason[:200])
+        )
+        events.record(Event.BOUNCED, pks, using=using)
+    return blocked
 
 
 def _addresses(recipients) -> list[str]:

@@ -111,6 +111,12 @@ resource "aws_vpc_security_group_egress_rule" "app_to_redis" {
 
 # The one rule not by reference: tasks pull from ECR and call CloudWatch, Secrets Manager, RDS and S3
 # APIs over HTTPS through the NAT gateway. AWS service endpoints have no security group to point at.
+# The worker (same group) also delivers outgoing webhooks through this rule and the NAT: HTTPS on 443 to
+# public addresses only (api/ssrf.py refuses the rest); an endpoint on another port fails its attempts, and
+# receivers see the NAT's Elastic IPs (output nat_public_ips if you add one: give them to receivers to allow).
+# private_ingress = true has no NAT and no route out: webhooks reach only receivers inside the VPC (named in
+# WEBHOOK_ALLOWED_HOSTS, e.g. over peering or PrivateLink); delivering to the internet needs an egress path
+# (a NAT or an egress proxy) that this variant deliberately does not have (docs/api.md).
 resource "aws_vpc_security_group_egress_rule" "app_to_aws_apis" {
   count             = var.private_ingress ? 0 : 1 # private_ingress: the endpoints only (endpoints.tf)
   security_group_id = aws_security_group.app.id

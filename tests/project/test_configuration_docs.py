@@ -17,7 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICE = ("project", "users", "ops", "staff", "devenv", "manage.py", "gunicorn.conf.py")
+SERVICE = ("project", "users", "api", "ops", "staff", "devenv", "manage.py", "gunicorn.conf.py")
 TOOLS = ("bench", "drills", "tests")
 # Every env_* function project/env.py defines (a new helper is seen without a change here).
 HELPERS = {n.name for n in ast.parse((ROOT / "project" / "env.py").read_text()).body

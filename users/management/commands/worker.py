@@ -24,8 +24,10 @@ a row RUNNING for ever when it dies, and never retries):
    deletes in one unbounded statement, over the app role's 5 s statement timeout at a few million rows).
 9. After a database restore it holds email: while the erasure ledger names erasures this database does not
    know (users.tombstones.restore_pending; also while that has not been checked once), only ledger entries
-   are run, no email, until `manage.py reapply_erasures` has erased those people again. Ledger entries
+   are run, no email and no webhook, until `manage.py reapply_erasures` has erased those people again. Ledger entries
    (users.tasks.write_tombstone) are never failed for good: they are retried with back-off until S3 takes them.
+10. Outgoing webhooks are delivered by WEBHOOK_DELIVERY_THREADS threads of this process (api/runner.py,
+    api/delivery.py: their own claims and leases, so a slow receiver never holds up an email).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 from django_tasks_db.models import DBTaskResult
 
+from api.runner import DeliveryThreads, run_until_idle
 from project import metrics
 from users import tasks, tombstones
 from users.tasks import send_email, write_tombstone
@@ -131,7 +134,7 @@ class QueueWorker:
 
     def _claim(self, using: str) -> DBTaskResult | None:
         rows = DBTaskResult.objects.using(using).filter(queue_name=send_email.queue_name)
-        if self._email_held():
+        if self.on_hold():
             rows = rows.exclude(task_path=send_email.module_path)
         lease = timedelta(seconds=settings.EMAIL_LEASE_SECONDS)
         with transaction.atomic(using=using):
@@ -148,8 +151,8 @@ class QueueWorker:
             row.claim(self.worker_id)  # RUNNING, started_at, worker_ids + [us]: the attempt counts from here
         return row
 
-    def _email_held(self) -> bool:
-        """Say whether email waits: the database was restored and reapply_erasures has not run (or not known yet)."""
+    def on_hold(self) -> bool:
+        """Say whether email and webhooks wait: the database was restored and reapply_erasures has not run yet."""
         return tombstones.restore_pending() is not False
 
     def _lease_lost(self, row: DBTaskResult, using: str) -> None:
@@ -217,9 +220,17 @@ class Command(BaseCommand):
         worker = QueueWorker(interval=interval, batch=batch, worker_id=worker_id or get_random_string(12))
         signal.signal(signal.SIGTERM, worker.stop)
         signal.signal(signal.SIGINT, worker.stop)
+        # Outgoing webhooks (api/runner.py): threads beside the email loop; in --batch, after it, in this thread.
+        # After a database restore they hold too, like email (restore_pending), until reapply_erasures has run.
+        webhooks = DeliveryThreads(0 if batch else settings.WEBHOOK_DELIVERY_THREADS, lambda: worker.running, interval,
+                                   held=worker.on_hold)  # fmt: skip
+        webhooks.start()
         try:
             worker.run()
+            if batch:
+                run_until_idle(held=worker.on_hold)
         finally:
+            webhooks.join(settings.WEBHOOK_TIMEOUT_SECONDS + 1)
             counts = worker.counts
             logger.info("worker %s stopped: %d done, %d to retry, %d failed", worker.worker_id, counts["done"],
                         counts["retried"], counts["failed"])  # fmt: skip

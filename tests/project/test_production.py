@@ -36,6 +36,8 @@ def _production_env(tmp_path) -> dict:
         "PUBLIC_BASE_URL": f"https://{HOST}",
         "EMAIL_FROM": f"Signups <no-reply@{HOST}>",
         "SES_EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:signups-ses-events",
+        "ERASURE_LEDGER_BUCKET": "signups-erasure-ledger",  # as Terraform sets them (ledger.tf)
+        "ERASURE_LEDGER_KEY": secrets.token_urlsafe(32),
     }
 
 

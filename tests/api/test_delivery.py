@@ -218,3 +218,24 @@ def test_the_worker_threads_deliver_and_stop_when_asked(receiver):
     running[0] = False
     threads.join(10)
     assert len(receiver.received) == 1 and not any(t.is_alive() for t in threads.threads)
+
+
+def test_nothing_is_delivered_while_the_worker_is_on_hold_after_a_restore(receiver):
+    import time
+
+    from api.runner import DeliveryThreads
+
+    _endpoint(receiver, full_payload=True)
+    _event(_signup())
+    held, running = [True], [True]  # the worker's on_hold(): a restore not yet followed by reapply_erasures
+    threads = DeliveryThreads(1, lambda: running[0], interval=0.1, held=lambda: held[0])
+    threads.start()
+    time.sleep(1.5)
+    assert receiver.received == [] and run_until_idle(held=lambda: True) == 0
+    held[0] = False  # reapply_erasures has run
+    deadline = time.monotonic() + 20
+    while not receiver.received and time.monotonic() < deadline:
+        time.sleep(0.1)
+    running[0] = False
+    threads.join(10)
+    assert len(receiver.received) == 1

@@ -21,6 +21,7 @@ class SignupPaginator(Paginator):
     exact_limit = 10_000  # counting this many matching rows through an index takes milliseconds
     count_is_estimate = False  # unfiltered: the table's statistics, not a COUNT(*)
     count_is_capped = False  # filtered: more rows match than were counted
+    count_in_order = False  # count the first rows in the page's order (a search: see SignupAdmin.get_paginator)
 
     @cached_property
     def count(self) -> int:
@@ -30,11 +31,12 @@ class SignupPaginator(Paginator):
             if estimate is not None and estimate > self.exact_limit:
                 self.count_is_estimate = True
                 return estimate
-        # SELECT COUNT(*) FROM (SELECT ... LIMIT n+1): stops reading after the cap.
-        count = queryset.order_by()[: self.exact_limit + 1].count()
+        # SELECT COUNT(*) FROM (SELECT ... LIMIT n+1): stops reading after the cap. In the page's order, the
+        # count walks the same index as the page and stops with it; unordered, the planner may read every match.
+        counted = queryset if self.count_in_order else queryset.order_by()
+        count = counted[: self.exact_limit + 1].count()
         if count > self.exact_limit:
-            self.count_is_capped = True
-            return self.exact_limit
+            self.count_is_capped = True  # the row beyond the cap is real: the list offers the next page
         return count
 
     @property
@@ -42,7 +44,7 @@ class SignupPaginator(Paginator):
         if self.count_is_estimate:
             return f"about {int(float(f'{self.count:.3g}')):,}"  # three significant digits
         if self.count_is_capped:
-            return f"more than {self.count:,}"
+            return f"more than {self.exact_limit:,}"
         return f"{self.count:,}"
 
 

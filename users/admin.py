@@ -68,8 +68,7 @@ class SignupChangeList(ChangeList):
                 format_html('<td class="field-status">{}</td>', statuses[s.status]),
                 format_html('<td class="field-country_name">{}</td>', self.model_admin.country_name(s)),
                 format_html('<td class="field-consent">{}</td>', icons[s.consent]),
-                format_html('<td class="field-created_at nowrap">{}</td>',
-                            formats.localize(timezone.template_localtime(s.created_at))),
+                format_html('<td class="field-created_at_shown">{}</td>', _zoned(s.created_at)),
             ])
             for s in self.result_list
         ]  # fmt: skip
@@ -84,17 +83,20 @@ def _ip_display(field: str, label: str):
     return admin.display(description=label)(lambda self, obj: getattr(obj, field) or "-")
 
 
-def _time_display(field: str, label: str):
-    """A time on the record page with its zone said ("Dec. 6, 2026, 5:13:02 p.m. UTC"), not a bare clock time."""
+def _zoned(value) -> str:
+    """A time with its zone said ("Dec. 6, 2026, 5:13 p.m. UTC"), not a bare clock time."""
+    local = timezone.localtime(value)
+    return f"{formats.date_format(local, 'DATETIME_FORMAT')} {local.tzname()}"
+
+
+def _time_display(field: str, label: str, ordering: str | None = None):
+    """A time on the record page and the list with its zone said."""
 
     def shown(self, obj) -> str:
         value = getattr(obj, field)
-        if value is None:
-            return "-"
-        local = timezone.localtime(value)
-        return f"{formats.date_format(local, 'DATETIME_FORMAT')} {local.tzname()}"
+        return "-" if value is None else _zoned(value)
 
-    return admin.display(description=label)(shown)
+    return admin.display(description=label, ordering=ordering)(shown)
 
 
 # Labels Django would spell from the field names ("Ip address") are display methods too. The record page shows
@@ -127,7 +129,7 @@ class ConsentEventInline(admin.TabularInline):
 
 @admin.register(Signup)
 class SignupAdmin(admin.ModelAdmin):
-    list_display = ["full_name", "email", "status", "country_name", "consent", "created_at"]
+    list_display = ["full_name", "email", "status", "country_name", "consent", "created_at_shown"]
     list_filter = [StatusFilter, ("created_at", admin.DateFieldListFilter), ("country", CountryFilter), "consent",
                    EmailBlockedFilter]  # fmt: skip
     search_fields = ["full_name", "email"]  # icontains, served by the trigram indexes
@@ -136,7 +138,7 @@ class SignupAdmin(admin.ModelAdmin):
     confirmed_ip_shown = _ip_display("confirmed_ip", "Confirmed from IP")
     phone_shown = admin.display(description="phone")(lambda self, obj: obj.phone or "-")
     consent_at_shown = _time_display("consent_at", "consent given at")
-    created_at_shown = _time_display("created_at", "signed up at")
+    created_at_shown = _time_display("created_at", "signed up at", ordering="created_at")
     confirmed_at_shown = _time_display("confirmed_at", "confirmed at")
     withdrawn_at_shown = _time_display("withdrawn_at", "withdrawn at")
     email_blocked_at_shown = _time_display("email_blocked_at", "email blocked at")
@@ -147,7 +149,7 @@ class SignupAdmin(admin.ModelAdmin):
 
     inlines = [ConsentEventInline]
     ordering = ["-created_at", "-id"]
-    sortable_by = ["created_at"]  # the only order with an index behind it for every filter
+    sortable_by = ["created_at_shown"]  # created_at: the only order with an index behind it for every filter
     list_per_page = 50
     paginator = SignupPaginator
     show_full_result_count = False  # no second count of the whole table

@@ -195,6 +195,14 @@ def test_the_fast_table_is_exactly_what_the_admin_would_render(staff_client, pg)
         assert cl.result_table["result_headers"] == list(admin_list.result_headers(cl))
 
 
+def test_the_list_says_the_time_zone_of_each_signup_time(staff_client, pg):
+    _signups(pg, 2)
+    page = staff_client.get(URL).content.decode()
+    cells = re.findall(r'<td class="field-created_at_shown">([^<]+)</td>', page)
+    assert len(cells) == 2 and all(cell.endswith(" UTC") for cell in cells), cells
+    assert "Signed up at" in page and page.count('class="sortable') == 1  # still sortable by its index
+
+
 def test_a_whole_address_is_found_through_the_unique_index_not_a_substring_search(staff_client, pg):
     _signups(pg, 3)
     Signup.objects.create(full_name="Other", email="xp1-@example.com")  # contains "p1-@example.com"

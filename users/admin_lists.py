@@ -1,4 +1,4 @@
-"""The signups list's own parts: a paginator that never counts a million rows, and its filters."""
+"""The signups list's own parts: a paginator that never counts a million rows, its filters, times with zones."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import functools
 from django.contrib import admin
 from django.core.cache import cache
 from django.core.paginator import Paginator
+from django.utils import formats, timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -46,6 +47,26 @@ class SignupPaginator(Paginator):
         if self.count_is_capped:
             return f"more than {self.exact_limit:,}"
         return f"{self.count:,}"
+
+
+def ip_display(field: str, label: str):
+    return admin.display(description=label)(lambda self, obj: getattr(obj, field) or "-")
+
+
+def zoned(value) -> str:
+    """A time with its zone said ("Dec. 6, 2026, 5:13 p.m. UTC"), not a bare clock time."""
+    local = timezone.localtime(value)
+    return f"{formats.date_format(local, 'DATETIME_FORMAT')} {local.tzname()}"
+
+
+def time_display(field: str, label: str, ordering: str | None = None):
+    """A time on the record page and the list with its zone said."""
+
+    def shown(self, obj) -> str:
+        value = getattr(obj, field)
+        return "-" if value is None else zoned(value)
+
+    return admin.display(description=label, ordering=ordering)(shown)
 
 
 class CountryFilter(admin.ChoicesFieldListFilter):

@@ -20,7 +20,8 @@
    RETENTION_UNCONFIRMED_DAYS after the import, like any signup: the preview says when the last email goes.
 5. Writes go in batches of BATCH rows, one transaction each on the primary: INSERT ... ON CONFLICT DO NOTHING
    RETURNING (no unique-violation ERROR, whose STATEMENT line would carry addresses into the server log), then
-   the inserted rows' events and emails. The preview reads the replica to estimate "already here".
+   the inserted rows' events and emails (each a bulk INSERT; the email rows are those tasks.enqueue_email writes).
+   The preview reads the replica to estimate "already here".
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from django.db import connections, router, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.crypto import get_random_string
+from django_tasks_db.models import DBTaskResult
 
 from users import emails, tasks, tombstones
 from users.forms import clean_text
@@ -299,7 +301,7 @@ def _write(batch: list[tuple[Row | None, str | None]], layout: str, using: str, 
         blocked = Signup.objects.using(using).alias(key=Lower("email")).filter(key__in=conflicts, status=BLOCKED)
         counts[BLOCKED_HERE] += blocked.count()
         counts[DUPLICATE] += len(conflicts) - counts[BLOCKED_HERE]
-    events, asked = [], 0
+    events, asked = [], []
     for row in tried:
         pk = inserted.get(row.key)
         if pk is None:
@@ -313,11 +315,22 @@ def _write(batch: list[tuple[Row | None, str | None]], layout: str, using: str, 
                                        wording_version=version, ip=row.confirm_ip))  # fmt: skip
             counts[CONFIRMED] += 1
         else:
-            tasks.enqueue_email(pk, emails.CONFIRM, run_after=first_email_at + gap * asked)
-            asked += 1
+            asked.append((pk, first_email_at + gap * len(asked)))
             counts[UNCONFIRMED] += 1
     ConsentEvent.objects.using(using).bulk_create(events)
+    _enqueue_confirmations(asked, using)
     return counts
+
+
+def _enqueue_confirmations(asked: list[tuple[int, datetime]], using: str) -> None:
+    """Queue a confirmation email per (signup id, run_after) in one INSERT: the rows tasks.enqueue_email writes."""
+    task, backend = tasks.send_email, tasks.send_email.get_backend()
+    DBTaskResult.objects.using(using).bulk_create(
+        DBTaskResult(args_kwargs={"args": [], "kwargs": {"signup_id": pk, "kind": emails.CONFIRM}},
+                     priority=task.priority, task_path=task.module_path, queue_name=task.queue_name,
+                     run_after=run_after, backend_name=backend.alias)
+        for pk, run_after in asked
+    )  # fmt: skip
 
 
 def _signup(row: Row, now: datetime, version: str) -> Signup:

@@ -27,7 +27,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import ipaddress
 import json
@@ -206,7 +205,7 @@ def rows(stream, *, default_language: str = "") -> tuple[str, Iterator[tuple[Row
 
     def judged() -> Iterator[tuple[Row | None, str | None]]:
         seen: set[str] = set()
-        for rec in records:
+        for rec in _readable(records):
             row = _clean(parse(rec), default_language)
             if row is None:
                 yield None, INVALID
@@ -223,6 +222,13 @@ def rows(stream, *, default_language: str = "") -> tuple[str, Iterator[tuple[Row
                 yield row, None
 
     return layout, judged()
+
+
+def _readable(records: Iterator[dict]) -> Iterator[dict]:
+    try:
+        yield from records
+    except csv.Error as exc:  # a NUL byte, a field over csv's limit: the preview meets it before any write
+        raise ImportRefused(f"the file is not a readable CSV ({exc})") from None
 
 
 def _erased_addresses() -> set[str]:
@@ -367,11 +373,6 @@ def _spread_start(using: str) -> tuple[datetime, timedelta]:
     waiting = waiting.filter(args_kwargs__kwargs__kind__in=[emails.CONFIRM, emails.RECONFIRM])
     last = waiting.order_by("-run_after").values_list("run_after", flat=True).first()
     return (max(start, last + gap) if last else start), gap
-
-
-def digest(data: bytes) -> str:
-    """Name an uploaded file by its content (the preview and the import must read the same bytes)."""
-    return hashlib.sha256(data).hexdigest()
 
 
 # --- the admin page: preview, then import the same bytes --------------------------------------------------------

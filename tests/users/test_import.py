@@ -121,6 +121,17 @@ def test_an_unknown_layout_is_refused_before_anything_is_written(tmp_path):
     assert not Signup.objects.exists()
 
 
+def test_a_file_that_is_not_csv_is_refused_on_the_page_not_with_an_error(pg):
+    staff = login_staff("importer", "view_signup", "add_signup", client=Client())
+    header = ",".join(LISTMONK).encode()
+    binary = staff.post("/admin/users/signup/import/", {"file": io.BytesIO(header + b"\r\na\x00b,\xff\xfe\r\n")})
+    assert binary.status_code == 200 and "Skipped: no valid email address</td><td class=\"count\">1<" in (
+        binary.content.decode())  # fmt: skip
+    huge = staff.post("/admin/users/signup/import/", {"file": io.BytesIO(header + b"\r\n" + b"x" * 200_000)})
+    assert huge.status_code == 200 and "Not imported: the file is not a readable CSV" in huge.content.decode()
+    assert not Signup.objects.exists()
+
+
 def test_staff_with_the_add_permission_preview_then_import_on_a_post(pg):
     data = csv_bytes(LISTMONK, [listmonk_row("one@example.com", attributes='{"language": "de"}'),
                                 listmonk_row("two@example.com")], bom=False)  # fmt: skip

@@ -172,9 +172,12 @@ def _clean(row: Row, default_language: str) -> Row | None:
         local, _at, domain = email.rpartition("@")
         email = f"{local}@{domain.lower()}"
         validate_email(email)
-        name = clean_text(row.full_name, "name")[:150]
     except ValidationError:
         return None
+    try:
+        name = clean_text(row.full_name, "name")[:150]
+    except ValidationError:
+        name = ""  # a name we cannot store drops the name, not the person
     if len(email) > 254:
         return None
     country = row.country.strip().upper()

@@ -165,3 +165,10 @@ def test_unconfirmed_rows_are_asked_at_the_reconfirm_rate_after_emails_already_w
     times = [t for t in tasks.email_tasks().order_by("run_after").values_list("run_after", flat=True)]
     assert times[0] == later and len(times) == 4
     assert [round((b - a).total_seconds()) for a, b in itertools.pairwise(times)] == [60, 60, 60]
+
+
+def test_a_name_or_phone_we_cannot_store_drops_that_field_not_the_person(tmp_path):
+    data = csv_bytes(MAILCHIMP, [mailchimp_row("bell@example.com", first="Ring\x07", phone="12", cc="GB",
+                                               confirm="2020-01-01 00:00:00")])  # fmt: skip
+    assert import_file(tmp_path, data).splitlines()[-1] == "import_signups: 1 rows (mailchimp): 1 confirmed"
+    assert Signup.objects.values_list("full_name", "phone").get() == ("", "")

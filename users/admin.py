@@ -6,14 +6,16 @@ The list never counts the whole table: see SignupPaginator.
 
 from __future__ import annotations
 
+import io
 import re
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.templatetags import admin_list
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import quote, unquote
-from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
+from django.contrib.admin.views.main import ALL_VAR, PAGE_VAR, SEARCH_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db import router, transaction
 from django.db.models import Value
@@ -22,23 +24,36 @@ from django.http import HttpResponse, HttpResponseRedirect, StreamingHttpRespons
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django_tasks.base import TaskResultStatus
 
 from project.db.state import use_primary
-from users import emails, export
-from users.admin_lists import CountryFilter, EmailBlockedFilter, SignupPaginator, StatusFilter, country_names
+from users import emails, export, imports
+from users.admin_lists import (
+    CountryFilter,
+    EmailBlockedFilter,
+    SignupPaginator,
+    StatusFilter,
+    country_names,
+    ip_display,
+    time_display,
+    zoned,
+)
 from users.erasure import erase_signup
 from users.models import COLLECTED_FIELDS, STATUS_FIELDS, STATUSES, ConsentEvent, Erasure, Signup, SignupExport
 from users.tasks import email_tasks, enqueue_email
 
-SEARCH_COUNT_LIMIT = 1000  # "more than 1,000 signups" for a search (SignupPaginator counts up to this)
 FULL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")  # local@domain.tld, nothing around it
 
 
 class SignupChangeList(ChangeList):
+    def get_results(self, request) -> None:
+        super().get_results(request)
+        if self.paginator.count_is_capped:
+            self.can_show_all = False  # "more than N" is not known to fit on one page: no "Show all" link
+
     @cached_property
     def result_table(self) -> dict | None:
         """The page's table as the admin's {% result_list %} renders it, without its per-cell lookups.
@@ -64,8 +79,7 @@ class SignupChangeList(ChangeList):
                 format_html('<td class="field-status">{}</td>', statuses[s.status]),
                 format_html('<td class="field-country_name">{}</td>', self.model_admin.country_name(s)),
                 format_html('<td class="field-consent">{}</td>', icons[s.consent]),
-                format_html('<td class="field-created_at nowrap">{}</td>',
-                            formats.localize(timezone.template_localtime(s.created_at))),
+                format_html('<td class="field-created_at_shown">{}</td>', zoned(s.created_at)),
             ])
             for s in self.result_list
         ]  # fmt: skip
@@ -74,23 +88,6 @@ class SignupChangeList(ChangeList):
             "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
             "results": rows,
         }
-
-
-def _ip_display(field: str, label: str):
-    return admin.display(description=label)(lambda self, obj: getattr(obj, field) or "-")
-
-
-def _time_display(field: str, label: str):
-    """A time on the record page with its zone said ("Dec. 6, 2026, 5:13:02 p.m. UTC"), not a bare clock time."""
-
-    def shown(self, obj) -> str:
-        value = getattr(obj, field)
-        if value is None:
-            return "-"
-        local = timezone.localtime(value)
-        return f"{formats.date_format(local, 'DATETIME_FORMAT')} {local.tzname()}"
-
-    return admin.display(description=label)(shown)
 
 
 # Labels Django would spell from the field names ("Ip address") are display methods too. The record page shows
@@ -107,8 +104,8 @@ class ConsentEventInline(admin.TabularInline):
 
     model = ConsentEvent
     fields = readonly_fields = ["kind", "at_shown", "wording_version", "ip_shown"]
-    at_shown = _time_display("at", "at")
-    ip_shown = _ip_display("ip", "IP")
+    at_shown = time_display("at", "at")
+    ip_shown = ip_display("ip", "IP")
     extra = 0
     can_delete = False
     verbose_name = "consent event"
@@ -123,19 +120,19 @@ class ConsentEventInline(admin.TabularInline):
 
 @admin.register(Signup)
 class SignupAdmin(admin.ModelAdmin):
-    list_display = ["full_name", "email", "status", "country_name", "consent", "created_at"]
+    list_display = ["full_name", "email", "status", "country_name", "consent", "created_at_shown"]
     list_filter = [StatusFilter, ("created_at", admin.DateFieldListFilter), ("country", CountryFilter), "consent",
                    EmailBlockedFilter]  # fmt: skip
     search_fields = ["full_name", "email"]  # icontains, served by the trigram indexes
     readonly_fields = fields = ["status", *(SHOWN_AS.get(f, f) for f in (*COLLECTED_FIELDS, *STATUS_FIELDS))]
-    ip_address_shown = _ip_display("ip_address", "IP address")
-    confirmed_ip_shown = _ip_display("confirmed_ip", "Confirmed from IP")
+    ip_address_shown = ip_display("ip_address", "IP address")
+    confirmed_ip_shown = ip_display("confirmed_ip", "Confirmed from IP")
     phone_shown = admin.display(description="phone")(lambda self, obj: obj.phone or "-")
-    consent_at_shown = _time_display("consent_at", "consent given at")
-    created_at_shown = _time_display("created_at", "signed up at")
-    confirmed_at_shown = _time_display("confirmed_at", "confirmed at")
-    withdrawn_at_shown = _time_display("withdrawn_at", "withdrawn at")
-    email_blocked_at_shown = _time_display("email_blocked_at", "email blocked at")
+    consent_at_shown = time_display("consent_at", "consent given at")
+    created_at_shown = time_display("created_at", "signed up at", ordering="created_at")
+    confirmed_at_shown = time_display("confirmed_at", "confirmed at")
+    withdrawn_at_shown = time_display("withdrawn_at", "withdrawn at")
+    email_blocked_at_shown = time_display("email_blocked_at", "email blocked at")
 
     @admin.display(description="language")
     def language_name(self, obj: Signup) -> str:
@@ -143,7 +140,7 @@ class SignupAdmin(admin.ModelAdmin):
 
     inlines = [ConsentEventInline]
     ordering = ["-created_at", "-id"]
-    sortable_by = ["created_at"]  # the only order with an index behind it for every filter
+    sortable_by = ["created_at_shown"]  # created_at: the only order with an index behind it for every filter
     list_per_page = 50
     paginator = SignupPaginator
     show_full_result_count = False  # no second count of the whole table
@@ -167,6 +164,10 @@ class SignupAdmin(admin.ModelAdmin):
     def has_export_permission(self, request) -> bool:
         return self.has_view_permission(request) and request.user.has_perm("users.export_signup")
 
+    def has_import_permission(self, request) -> bool:
+        # The add permission, although no add form exists: staff bring people in only as lists (users.imports).
+        return self.has_view_permission(request) and request.user.has_perm("users.add_signup")
+
     def has_erase_permission(self, request) -> bool:
         return self.has_view_permission(request) and request.user.has_perm("users.erase_signup")
 
@@ -184,16 +185,20 @@ class SignupAdmin(admin.ModelAdmin):
     def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
         paginator = super().get_paginator(request, queryset, per_page, orphans, allow_empty_first_page)
         if request.GET.get(SEARCH_VAR, "").strip():
-            # A search's matches are read through the trigram indexes and the table, not one index: a common
-            # surname (20,000 of a million) counts to 1,000 in milliseconds, to 10,000 in tens of them.
-            paginator.exact_limit = SEARCH_COUNT_LIMIT
+            # A search is counted only as far as the pages up to this one and one row beyond ("more than 50",
+            # then a next page), in the page's order: any further count has PostgreSQL build the trigram
+            # bitmap of every match (44 ms for a common surname at a million rows) before a LIMIT applies.
+            pages = self.list_max_show_all if ALL_VAR in request.GET else per_page * _page_number(request)
+            paginator.exact_limit = min(paginator.exact_limit, pages)
+            paginator.count_in_order = True
         return paginator
 
     def get_changelist(self, request, **kwargs):
         return SignupChangeList
 
     def changelist_view(self, request, extra_context=None):
-        ctx = {"can_export_list": self.has_export_permission(request), **(extra_context or {})}
+        ctx = {"can_export_list": self.has_export_permission(request),
+               "can_import": self.has_import_permission(request), **(extra_context or {})}  # fmt: skip
         return super().changelist_view(request, ctx)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -211,6 +216,8 @@ class SignupAdmin(admin.ModelAdmin):
         return [
             path("export/", view(self.export_list_view), name=f"{info}_export"),
             path("export-csv/", view(self.export_list_view), name=f"{info}_export_csv"),  # the older address
+            path("import/", view(self.import_view), name=f"{info}_import"),
+            path("import/run/", view(self.import_run_view), name=f"{info}_import_run"),
             path("<path:object_id>/export-json/", view(self.export_person_view), name=f"{info}_export_person"),
             path("<path:object_id>/erase/", view(self.erase_view), name=f"{info}_erase"),
             path("<path:object_id>/resend-confirmation/", view(self.resend_view), name=f"{info}_resend"),
@@ -245,6 +252,37 @@ class SignupAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["Cache-Control"] = "no-store"
         return response
+
+    def import_view(self, request):
+        """Upload a listmonk or Mailchimp export (POST): preview its first rows and outcomes; nothing is written."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        ctx = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Import a list",
+               "max_rows": imports.ADMIN_MAX_ROWS, "languages": settings.LANGUAGES}  # fmt: skip
+        upload = request.FILES.get("file") if request.method == "POST" else None
+        if upload is not None:
+            data = upload.read(imports.ADMIN_MAX_BYTES + 1)
+            try:
+                found = imports.preview(io.BytesIO(data), default_language=request.POST.get("language", ""))
+                ctx.update(imports.admin_preview(found, data, request.POST.get("language", "")))
+            except imports.ImportRefused as exc:
+                ctx["error"] = f"Not imported: {exc}."
+        return TemplateResponse(request, "admin/users/signup/import.html", ctx)
+
+    def import_run_view(self, request):
+        """Import the previewed file (POST only), in this request, and say what happened to each row."""
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return redirect("admin:users_signup_import")
+        try:
+            counts = imports.run_held(request.POST.get("token", ""))
+        except imports.ImportRefused as exc:
+            self.message_user(request, f"Not imported: {exc}.", messages.ERROR)
+            return redirect("admin:users_signup_import")
+        summary = "; ".join(f"{counts[key]:,} {label}" for key, label in imports.OUTCOMES.items() if counts[key])
+        self.message_user(request, f"Imported {sum(counts.values()):,} rows: {summary}.")
+        return redirect("admin:users_signup_changelist")
 
     def export_person_view(self, request, object_id):
         """Confirm, then download everything stored about one person as JSON."""
@@ -326,6 +364,14 @@ def _language_name(signup: Signup) -> str:
         return translation.get_language_info(signup.language)["name"]
     except KeyError:
         return signup.language
+
+
+def _page_number(request) -> int:
+    """The list's page as the admin reads it (?p=, from 1); a wrong one counts as the first."""
+    try:
+        return max(1, int(request.GET.get(PAGE_VAR, 1)))
+    except ValueError:
+        return 1
 
 
 def _queued(signup_id: int) -> bool:

@@ -1,4 +1,4 @@
-"""The signups list's own parts: a paginator that never counts a million rows, and its filters."""
+"""The signups list's own parts: a paginator that never counts a million rows, its filters, times with zones."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import functools
 from django.contrib import admin
 from django.core.cache import cache
 from django.core.paginator import Paginator
+from django.utils import formats, timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
@@ -21,6 +22,7 @@ class SignupPaginator(Paginator):
     exact_limit = 10_000  # counting this many matching rows through an index takes milliseconds
     count_is_estimate = False  # unfiltered: the table's statistics, not a COUNT(*)
     count_is_capped = False  # filtered: more rows match than were counted
+    count_in_order = False  # count the first rows in the page's order (a search: see SignupAdmin.get_paginator)
 
     @cached_property
     def count(self) -> int:
@@ -30,11 +32,12 @@ class SignupPaginator(Paginator):
             if estimate is not None and estimate > self.exact_limit:
                 self.count_is_estimate = True
                 return estimate
-        # SELECT COUNT(*) FROM (SELECT ... LIMIT n+1): stops reading after the cap.
-        count = queryset.order_by()[: self.exact_limit + 1].count()
+        # SELECT COUNT(*) FROM (SELECT ... LIMIT n+1): stops reading after the cap. In the page's order, the
+        # count walks the same index as the page and stops with it; unordered, the planner may read every match.
+        counted = queryset if self.count_in_order else queryset.order_by()
+        count = counted[: self.exact_limit + 1].count()
         if count > self.exact_limit:
-            self.count_is_capped = True
-            return self.exact_limit
+            self.count_is_capped = True  # the row beyond the cap is real: the list offers the next page
         return count
 
     @property
@@ -42,8 +45,28 @@ class SignupPaginator(Paginator):
         if self.count_is_estimate:
             return f"about {int(float(f'{self.count:.3g}')):,}"  # three significant digits
         if self.count_is_capped:
-            return f"more than {self.count:,}"
+            return f"more than {self.exact_limit:,}"
         return f"{self.count:,}"
+
+
+def ip_display(field: str, label: str):
+    return admin.display(description=label)(lambda self, obj: getattr(obj, field) or "-")
+
+
+def zoned(value) -> str:
+    """A time with its zone said ("Dec. 6, 2026, 5:13 p.m. UTC"), not a bare clock time."""
+    local = timezone.localtime(value)
+    return f"{formats.date_format(local, 'DATETIME_FORMAT')} {local.tzname()}"
+
+
+def time_display(field: str, label: str, ordering: str | None = None):
+    """A time on the record page and the list with its zone said."""
+
+    def shown(self, obj) -> str:
+        value = getattr(obj, field)
+        return "-" if value is None else zoned(value)
+
+    return admin.display(description=label, ordering=ordering)(shown)
 
 
 class CountryFilter(admin.ChoicesFieldListFilter):

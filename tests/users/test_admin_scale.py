@@ -87,6 +87,26 @@ def test_filtered_count_stops_at_the_cap(staff_client, pg, monkeypatch):
     assert len(counts) == 1 and "LIMIT 4" in counts[0]  # one count, which stops reading after the cap
 
 
+def test_a_search_is_counted_only_to_the_pages_so_far_and_one_row_beyond(staff_client, pg, monkeypatch):
+    from users.admin import SignupAdmin
+
+    monkeypatch.setattr(SignupAdmin, "list_per_page", 3)
+    _signups(pg, 7)  # "Person 0" … "Person 6"
+    with CaptureQueriesContext(connections["replica1"]) as replica:
+        first = staff_client.get(URL, {"q": "person"})
+    assert _count_text(first).startswith("1 2") and _count_text(first).endswith("more than 3 signups")
+    counts = [sql for sql in _signup_queries(replica.captured_queries) if "COUNT(" in sql.upper()]
+    assert len(counts) == 1 and "LIMIT 4" in counts[0] and "ORDER BY" in counts[0]  # the page's own index walk
+    second = staff_client.get(URL, {"q": "person", "p": "2"})
+    assert _count_text(second).endswith("more than 6 signups")
+    assert [s.full_name for s in second.context["cl"].result_list] == ["Person 3", "Person 4", "Person 5"]
+    last = staff_client.get(URL, {"q": "person", "p": "3"})
+    assert _count_text(last) == "1 2 3 7 signups Show all"  # counted exactly: may be shown on one page
+    assert [s.full_name for s in last.context["cl"].result_list] == ["Person 6"]
+    everything = staff_client.get(URL, {"q": "person", "all": ""}).context["cl"]
+    assert len(everything.result_list) == 7 and everything.paginator.count_label == "7"
+
+
 def test_changelist_reads_only_from_the_replica(staff_client, pg):
     _signups(pg, 3)
     with (
@@ -173,6 +193,14 @@ def test_the_fast_table_is_exactly_what_the_admin_would_render(staff_client, pg)
         assert len(stock) == rows
         assert cl.result_table["results"] == stock
         assert cl.result_table["result_headers"] == list(admin_list.result_headers(cl))
+
+
+def test_the_list_says_the_time_zone_of_each_signup_time(staff_client, pg):
+    _signups(pg, 2)
+    page = staff_client.get(URL).content.decode()
+    cells = re.findall(r'<td class="field-created_at_shown">([^<]+)</td>', page)
+    assert len(cells) == 2 and all(cell.endswith(" UTC") for cell in cells), cells
+    assert "Signed up at" in page and page.count('class="sortable') == 1  # still sortable by its index
 
 
 def test_a_whole_address_is_found_through_the_unique_index_not_a_substring_search(staff_client, pg):

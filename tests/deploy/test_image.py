@@ -133,7 +133,7 @@ def test_each_image_is_within_its_size_and_layer_budget(images):
 def test_the_app_image_holds_the_code_and_nothing_of_the_checkout_or_the_test_tools(stack):
     app = stack["app"]
     listing = app.exec(["ls", "-A", "/app"]).stdout.split()
-    assert sorted(listing) == ["certs", "gunicorn.conf.py", "locale", "manage.py", "ops", "project", "staff",
+    assert sorted(listing) == ["api", "certs", "gunicorn.conf.py", "locale", "manage.py", "ops", "project", "staff",
                                "static", "staticfiles", "templates", "users"]  # fmt: skip
     strays = app.exec(["sh", "-c", "find / -xdev \\( -name .git -o -name .env -o -name '.env.*' -o -name .local "
                        "-o -name 'requirements*.txt' -o -name 'id_rsa*' -o -name '*.tfstate' -o -name tests "

@@ -30,7 +30,7 @@ function request()
   end
   signups = signups + 1
   local person = prefix .. "-" .. id .. "-" .. signups
-  local body = "csrfmiddlewaretoken=" .. token .. "&full_name=Soak+User&country=GB&email=" .. person .. "%40example.com"
+  local body = "csrfmiddlewaretoken=" .. token .. "&full_name=Soak+User&country=GB&consent=on&email=" .. person .. "%40example.com"
   local client = "10." .. (100 + id) .. "." .. (math.floor(signups / 256) % 256) .. "." .. (signups % 256)
   return wrk.format("POST", "/signup/", {
     ["Content-Type"] = "application/x-www-form-urlencoded",

@@ -113,7 +113,7 @@ def test_token_links_log_their_route_not_their_token(lines):
     statuses = [
         client.get(f"/my-data/{manage}/").status_code,
         client.get(f"/my-data/{manage.replace(':', '%3A')}/").status_code,  # colons percent-encoded
-        client.post(f"/my-data/{manage}/download/").status_code,
+        client.post(f"/my-data/unsubscribe/{unsubscribe}/").status_code,  # RFC 8058's one-click POST
         client.get(f"/my-data/unsubscribe/{unsubscribe}/?utm=mail").status_code,
         client.get(f"/signup/confirm/{confirm}/").status_code,
     ]
@@ -123,7 +123,7 @@ def test_token_links_log_their_route_not_their_token(lines):
     assert [(r["path"], r["status"]) for r in _requests(found)] == [
         ("/my-data/<str:token>/", statuses[0]),
         ("/my-data/<str:token>/", statuses[1]),
-        ("/my-data/<str:token>/download/", statuses[2]),
+        ("/my-data/unsubscribe/<str:token>/", statuses[2]),
         ("/my-data/unsubscribe/<str:token>/", statuses[3]),
         ("/signup/confirm/<str:token>/", statuses[4]),
     ]

@@ -17,7 +17,7 @@ from tests.conftest import CI
 
 BASE = Path(__file__).resolve().parents[2]
 TEMPLATES = BASE / "templates"
-STAFF = ("admin", "ops")  # English only: not the public side
+STAFF = ("admin", "ops", "staff", "api")  # English only: staff, on-call and API users, not the public side
 SHOWN_ATTRIBUTES = {"alt", "title", "placeholder", "aria-label", "aria-description"}
 LANGUAGES = ("de", "fr", "es")
 

@@ -5,7 +5,8 @@ from django.core.management.commands import makemessages
 
 # Not the public side: staff pages stay English, and tools and tests hold no user-facing strings.
 IGNORE = [".venv*", ".local/*", "staticfiles/*", "test-output/*", "templates/admin/*", "templates/ops/*",
-          "ops/*", "tests/*", "bench/*", "drills/*", "devenv/*", "infra/*", "deploy/*"]  # fmt: skip
+          "templates/staff/*", "templates/api/*", "ops/*", "tests/*", "bench/*", "drills/*", "devenv/*", "infra/*",
+          "deploy/*"]  # fmt: skip
 
 
 class Command(makemessages.Command):

@@ -32,7 +32,7 @@ from users import signup_store
 from users.erasure import erase_signup
 from users.forms import SignupForm
 from users.models import ERASED_EMAIL_DOMAIN, Signup
-from users.selfservice import _withdraw
+from users.withdrawal import withdraw
 
 routes = Router(tags=["signups"])
 
@@ -240,7 +240,7 @@ def withdraw_signup(request, signup_id: int = SignupId):
         signup = _visible(using).select_for_update().filter(pk=signup_id).first()
         if signup is None:
             raise Http404
-        _withdraw(signup, None)
+        withdraw(signup, None)
         _audit(request, "withdraw", {"id": signup.pk}, 1)
     return payloads.person(signup)
 

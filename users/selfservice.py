@@ -44,7 +44,7 @@ from api.models import Event
 from project import ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
-from users import consent, emails, export, tokens
+from users import consent, emails, export, tokens, withdrawal
 from users.erasure import erase_signup
 from users.forms import SignupForm, clean_text
 from users.models import ConsentEvent, Signup
@@ -141,20 +141,6 @@ def _exchange(request, purpose: str, token: str):
     return _remember(redirect(CLEAN_URLS[purpose]), request, purpose, signup)
 
 
-def _withdraw(signup: Signup, ip: str | None) -> bool:
-    """Withdraw consent now and revoke every link (the caller holds the row lock); False when already withdrawn."""
-    if signup.withdrawn_at is not None:
-        return False
-    signup.withdrawn_at, signup.consent, signup.link_version = timezone.now(), False, signup.link_version + 1
-    signup.save(update_fields=["withdrawn_at", "consent", "link_version"])
-    ConsentEvent.objects.using(signup._state.db).create(signup=signup, kind=ConsentEvent.WITHDRAWN, ip=ip,
-                                                        wording_version=signup.consent_version)  # fmt: skip
-    events.record(Event.WITHDRAWN, signup.pk, using=signup._state.db)  # api/: webhooks and the events feed
-    transaction.on_commit(invalidate_signup_count, using=signup._state.db)
-    logger.info("signup %s: consent withdrawn", signup.pk)
-    return True
-
-
 # --- confirm (double opt-in) ---------------------------------------------------------------------------
 @_token_url
 @require_http_methods(["GET", "POST"])
@@ -235,7 +221,7 @@ def withdraw(request):
         signup, problem = _visitor(request, tokens.MANAGE, lock=True)
         if signup is None:
             return _bad_link(request, problem, forget=tokens.MANAGE)
-        _withdraw(signup, client_ip(request))
+        withdrawal.withdraw(signup, client_ip(request))
     # Every emailed link is revoked now; the person's own cookie follows the new version.
     return _remember(redirect(reverse("users:manage_page") + "?withdrawn=1"), request, tokens.MANAGE, signup)
 
@@ -286,7 +272,7 @@ def _unsubscribe(request, find):
         signup, problem = find()
         if signup is None:
             return _bad_link(request, problem, forget=tokens.UNSUBSCRIBE)
-        _withdraw(signup, client_ip(request))
+        withdrawal.withdraw(signup, client_ip(request))
     ctx = {"done": True, "language_next": reverse("users:home")}  # not back to a URL holding a token
     return _forget(render(request, "users/unsubscribe.html", ctx), tokens.UNSUBSCRIBE)
 

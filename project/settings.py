@@ -63,6 +63,7 @@ if CLIENT_IP_HEADER and not CLIENT_IP_HEADER.replace("-", "").isalnum():
 INSTALLED_APPS = [
     "project.apps.ProjectConfig",
     "users",
+    "formdef",  # the fields and topics staff add to the signup form (formdef/)
     "api",  # the public API and the outgoing webhooks (api/)
     "ops",
     "staff.apps.StaffAdminConfig",  # django.contrib.admin with the second factor (staff/access.py)

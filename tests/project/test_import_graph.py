@@ -10,7 +10,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("project", "users", "api", "ops", "staff", "devenv", "bench", "drills")
+PACKAGES = ("project", "users", "formdef", "api", "ops", "staff", "devenv", "bench", "drills")
 
 
 def _modules() -> dict[str, Path]:

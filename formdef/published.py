@@ -87,7 +87,7 @@ def snapshot(using: str | None = None) -> dict:
             "max_length": f.max_length,
             "min": None if f.min_value is None else str(f.min_value),
             "max": None if f.max_value is None else str(f.max_value),
-        }  # fmt: skip
+        }
         for f in Field.objects.db_manager(using).filter(active=True).order_by("position", "id")
     ]
     topics = [
@@ -98,7 +98,7 @@ def snapshot(using: str | None = None) -> dict:
             "description": t.description or {},
             "consent": t.consent,
             "wording_version": {lang: wording_version(t.key, lang, t.consent.get(lang, "")) for lang in languages},
-        }  # fmt: skip
+        }
         for t in Topic.objects.db_manager(using).filter(active=True).order_by("position", "id")
     ]
     return {"fields": fields, "topics": topics}

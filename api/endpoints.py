@@ -1,8 +1,8 @@
 """/api/v1/webhooks/endpoints (scope webhooks:manage): the webhook endpoints, managed as the admin manages them.
 
 1. List, create, read, update (url, description, events, enabled, signups_read) and delete, with the admin's
-   rules: the SSRF guard when the URL is saved (api/ssrf.py: 422), and enabling an endpoint clears why it was
-   disabled and its failing streak.
+   rules: the SSRF guard when the URL is saved (api/ssrf.py: 422), and enabling a disabled endpoint clears why
+   it was disabled and its failing streak.
 2. Granting signups:read (the person's fields in the payloads) needs a key that holds signups:read itself:
    otherwise a key could read people by pointing an endpoint at its owner's server.
 3. The secret is in an answer twice only: when the endpoint is created and when its secret is rotated (the
@@ -161,10 +161,10 @@ def _apply(request, endpoint: Endpoint, changes: dict) -> list[str]:
         raise ApiProblem(422, "Invalid endpoint", "Text may not hold NUL characters or lone surrogates.")
     if "events" in changes:
         changes["events"] = list(dict.fromkeys(changes["events"]))
-    fields = [names[name] for name in changes]
+    fields, was_enabled = [names[name] for name in changes], endpoint.enabled
     for name, value in changes.items():
         setattr(endpoint, names[name], value)
-    if changes.get("enabled"):
+    if changes.get("enabled") and not was_enabled:
         endpoint.disabled_reason, endpoint.failing_since = "", None  # a fresh start, as in the admin
         fields += ["disabled_reason", "failing_since"]
     try:

@@ -100,6 +100,9 @@ def test_update_changes_only_what_is_sent_and_enabling_gives_a_fresh_start(call,
                                                      failing_since=timezone.now() - timedelta(days=4))  # fmt: skip
     changed = call("patch", f"/endpoints/{created['id']}", {"enabled": True, "events": ["signup.confirmed"]}).json()
     assert changed["enabled"] and changed["disabled_reason"] == "" and changed["failing_since"] is None
+    Endpoint.objects.filter(pk=created["id"]).update(failing_since=timezone.now() - timedelta(days=2))
+    again = call("patch", f"/endpoints/{created['id']}", {"enabled": True}).json()
+    assert again["failing_since"] is not None  # already enabled: its failing streak stands
     row = Endpoint.objects.get()
     assert row.event_types == ["signup.confirmed"] and row.description == "CRM" and row.url == receiver.url()
     _problem(call("patch", f"/endpoints/{created['id']}", {"description": None}), 422)

@@ -3,8 +3,6 @@ second factor: staff/access.py): webhook endpoints, the delivery log with every 
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
 from django.contrib import admin, messages
 from django.db import models, router
@@ -12,9 +10,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from api import delivery, keys
-from api.models import SCOPES, ApiAudit, ApiKey, Attempt, Delivery, Endpoint, Event, new_secret
-
-ROTATION_OVERLAP = timedelta(hours=24)  # both secrets sign this long after a rotation
+from api.models import SCOPES, ApiAudit, ApiKey, Attempt, Delivery, Endpoint, Event
 
 
 class SuperuserOnly:
@@ -38,25 +34,35 @@ class SuperuserOnly:
 
 @admin.register(Endpoint)
 class EndpointAdmin(SuperuserOnly, admin.ModelAdmin):
+    """The secret is never on a page but once: right after the endpoint is added, and right after a rotation."""
+
     list_display = ["url", "enabled", "full_payload", "event_types", "failing_since", "disabled_reason"]
-    fields = ["url", "description", "event_types", "full_payload", "enabled", "secret", "previous_secret_until",
+    fields = ["url", "description", "event_types", "full_payload", "enabled", "previous_secret_until",
               "disabled_reason", "failing_since"]  # fmt: skip
-    readonly_fields = ["secret", "previous_secret_until", "disabled_reason", "failing_since"]
+    readonly_fields = ["previous_secret_until", "disabled_reason", "failing_since"]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     actions = ["rotate_secret"]
 
     @admin.action(description="Rotate the secret (both sign for 24 hours)")
-    def rotate_secret(self, request, queryset) -> None:
-        for endpoint in queryset:
-            endpoint.previous_secret, endpoint.secret = endpoint.secret, new_secret()
-            endpoint.previous_secret_until = timezone.now() + ROTATION_OVERLAP
-            endpoint.save(update_fields=["previous_secret", "secret", "previous_secret_until"])
-        self.message_user(request, f"{queryset.count()} secret(s) rotated; the old ones sign for 24 more hours.")
+    def rotate_secret(self, request, queryset):
+        shown = [(endpoint, endpoint.rotate_secret()) for endpoint in queryset.order_by("pk")]
+        return self._secrets_page(request, shown, "Secrets rotated: the old ones sign for 24 more hours")
 
     def save_model(self, request, obj, form, change) -> None:
         if obj.enabled:
             obj.disabled_reason = ""
+            if change and "enabled" in form.changed_data:
+                obj.failing_since = None  # enabled again: a fresh start, not disabled again by the first failure
         super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._secrets_page(request, [(obj, obj.secret)], "Endpoint added")
+
+    def _secrets_page(self, request, shown: list, title: str) -> TemplateResponse:
+        ctx = {**self.admin_site.each_context(request), "shown": shown, "title": title}
+        response = TemplateResponse(request, "api/endpoint_secret.html", ctx)
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class AttemptInline(admin.TabularInline):

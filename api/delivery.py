@@ -14,6 +14,8 @@
    DISABLE_AFTER (3 days); the delivery is tried again on the Standard Webhooks schedule
    (5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, x WEBHOOK_RETRY_SCALE, +0-20 % jitter), later if the answer's
    Retry-After asks (up to a day); after the last, failed. An admin may replay any delivery (api/admin.py).
+   A disabled endpoint is logged and its superusers emailed, through the queue in that same transaction
+   (api/notices.py).
 6. Kept QUEUE_KEEP_DAYS: finished deliveries (their attempts with them), events and idempotency keys older
    than that are deleted by `prune` (run by the worker every QUEUE_PRUNE_SECONDS, in batches).
 5. The message id (webhook-id) is msg_<event id>: the same on every retry and replay, so a receiver
@@ -37,7 +39,7 @@ from django.db import router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from api import payloads, signing, ssrf
+from api import notices, payloads, signing, ssrf, tasks
 from api.models import Attempt, Delivery, Endpoint, Event, IdempotentRequest
 
 logger = logging.getLogger("api.delivery")
@@ -47,6 +49,8 @@ LEASE_MARGIN = 15.0  # seconds beyond the request timeout before a running deliv
 EXCERPT = 200
 MAX_RETRY_AFTER = 86400
 DISABLE_AFTER = timedelta(days=3)  # an endpoint with no success for this long is disabled (staff re-enable it)
+FAILING = "no successful delivery for 3 days"
+GONE = "the receiver answered 410 Gone"
 
 
 def fan_out(using: str, limit: int = 500) -> int:
@@ -56,7 +60,7 @@ def fan_out(using: str, limit: int = 500) -> int:
                      .select_for_update(skip_locked=True)[:limit])  # fmt: skip
         if not batch:
             return 0
-        endpoints = list(Endpoint.objects.using(using).filter(enabled=True))
+        endpoints = list(Endpoint.objects.using(using).filter(enabled=True).only("pk", "event_types"))  # no secret
         rows = [Delivery(endpoint=e, event=ev) for ev in batch for e in endpoints if e.wants(ev.type)]
         Delivery.objects.using(using).bulk_create(rows, ignore_conflicts=True)
         Event.objects.using(using).filter(pk__in=[ev.pk for ev in batch]).update(fanned_out=True)
@@ -94,6 +98,11 @@ def run_one(using: str | None = None) -> bool:
 def deliver(row: Delivery, using: str) -> None:
     """Send one claimed delivery and record the attempt and its outcome."""
     endpoint = row.endpoint
+    if not endpoint.secret:  # no key of WEBHOOK_SECRET_KEYS opens it (api/crypto.py): never send it unsigned
+        logger.error("webhook endpoint %s: its secret cannot be decrypted with WEBHOOK_SECRET_KEYS", endpoint.pk)
+        _record(row, using, code=None, error="secret cannot be decrypted (WEBHOOK_SECRET_KEYS)", excerpt="",
+                latency=0, retry_after=None)  # fmt: skip
+        return
     body = payloads.body(row.event, full=endpoint.full_payload, using=using)
     secrets = [endpoint.secret]
     if endpoint.previous_secret and endpoint.previous_secret_until and endpoint.previous_secret_until > timezone.now():
@@ -195,14 +204,14 @@ def _record(row: Delivery, using: str, *, code, error: str, excerpt: str, latenc
             endpoint.filter(failing_since__isnull=False).update(failing_since=None)
             return
         endpoint.filter(failing_since__isnull=True).update(failing_since=now)
-        if endpoint.filter(enabled=True, failing_since__lt=now - DISABLE_AFTER).update(
-            enabled=False, disabled_reason="no successful delivery for 3 days"
+        gone = code == 410
+        reason = GONE if gone else FAILING
+        if endpoint.filter(Q() if gone else Q(failing_since__lt=now - DISABLE_AFTER), enabled=True).update(
+            enabled=False, disabled_reason=reason
         ):
-            logger.error("webhook endpoint %s disabled: failing for 3 days", row.endpoint_id)
-        if code == 410:
+            _disabled(row.endpoint_id, reason, f"HTTP {code}" if code else error, now)
+        if gone:
             mine.update(status=Delivery.FAILED, last_status_code=code, leased_until=None)
-            endpoint.update(enabled=False, disabled_reason="the receiver answered 410 Gone")
-            logger.warning("webhook endpoint %s disabled: 410 Gone", row.endpoint_id)
             return
         delay = next_delay(row.attempts, retry_after)
         if delay is None:
@@ -212,6 +221,15 @@ def _record(row: Delivery, using: str, *, code, error: str, excerpt: str, latenc
         mine.update(status=Delivery.PENDING, last_status_code=code, leased_until=None,
                     next_attempt_at=now + timedelta(seconds=delay))  # fmt: skip
     logger.info("delivery %s attempt %d: %s, retry in %.0f s", row.pk, row.attempts, code or error, delay)
+
+
+def _disabled(endpoint_id: int, reason: str, last_status: str, now) -> None:
+    """Log a disabled endpoint and queue the superusers' emails (in the transaction that disabled it)."""
+    logger.error("webhook endpoint %s disabled: %s (last: %s)", endpoint_id, reason, last_status)
+    at = now.strftime("%Y-%m-%d %H:%M:%S")
+    for recipient_id in notices.recipients():
+        tasks.send_endpoint_disabled.enqueue(recipient_id=recipient_id, endpoint_id=endpoint_id, reason=reason,
+                                             last_status=last_status, at=at)  # fmt: skip
 
 
 def replay(pk: int, using: str) -> bool:

@@ -13,8 +13,9 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from pydantic import BaseModel
 
+from api import keys
 from api.models import Event
-from api.problems import ERROR_CODES, ApiProblem, Problem
+from api.problems import ERROR_CODES, Problem
 
 routes = Router(tags=["events"])
 SETTLE = timedelta(seconds=10)
@@ -39,8 +40,7 @@ class EventFilters(Schema):
 
 @routes.get("", response={200: EventPage, ERROR_CODES: Problem}, summary="Events after a cursor, oldest first")
 def list_events(request, filters: Query[EventFilters]):
-    if "events:read" not in request.auth.scopes:
-        raise ApiProblem(403, "Forbidden", "This key lacks the events:read scope.")
+    keys.require(request, "events:read")
     rows = Event.objects.filter(id__gt=filters.after, at__lte=timezone.now() - SETTLE).order_by("id")
     items = [{"id": e.pk, "type": e.type, "signup_id": e.signup_id, "timestamp": e.at} for e in rows[: filters.limit]]
     return {"items": items, "next": items[-1]["id"] if items else filters.after}

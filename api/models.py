@@ -8,16 +8,35 @@ from __future__ import annotations
 
 import base64
 import secrets
+from datetime import timedelta
 
 from django.db import models
 from django.utils import timezone
 
+from api import crypto
+
+ROTATION_OVERLAP = timedelta(hours=24)  # both secrets sign this long after a rotation
 EVENT_TYPES = ["signup.created", "signup.confirmed", "signup.withdrawn", "signup.erased", "signup.bounced"]
 
 
 def new_secret() -> str:
     """Return a Standard Webhooks secret: whsec_ and 32 random bytes in base64."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class EncryptedSecretField(models.TextField):
+    """A secret stored encrypted (api/crypto.py): Python sees the plain value, the column a Fernet token.
+
+    Not for lookups: each encryption of the same value differs. An empty value stays empty (no secret)."""
+
+    def from_db_value(self, value, expression, connection):
+        return crypto.decrypt(value) if value else value
+
+    def get_prep_value(self, value):
+        value = super().get_prep_value(value)
+        if isinstance(value, crypto.Undecryptable):
+            return value.token  # written back as it was read: a key may come back
+        return crypto.encrypt(value) if value else value
 
 
 class Event(models.Model):
@@ -50,10 +69,11 @@ class Endpoint(models.Model):
 
     url = models.URLField(max_length=2000, help_text="https://…; its host must resolve to public addresses.")
     description = models.CharField(max_length=200, blank=True)
-    # whsec_<base64>: the HMAC key is the base64-decoded part (the receiver needs it as is, so it is not hashed).
-    secret = models.CharField(max_length=100, default=new_secret)
+    # whsec_<base64>: the HMAC key is the base64-decoded part. The receiver needs it as is, so it cannot be
+    # hashed: it is encrypted at rest instead (WEBHOOK_SECRET_KEYS), and shown once, at creation and rotation.
+    secret = EncryptedSecretField(default=new_secret)
     # The secret before the last rotation: deliveries carry both signatures until previous_secret_until.
-    previous_secret = models.CharField(max_length=100, blank=True, default="")
+    previous_secret = EncryptedSecretField(blank=True, default="")
     previous_secret_until = models.DateTimeField(null=True, blank=True)
     event_types = models.JSONField(default=list, blank=True, help_text="Empty: every event type.")
     # Granted signups:read: payloads carry the person's fields; otherwise thin payloads (type, id, time).
@@ -69,6 +89,13 @@ class Endpoint(models.Model):
 
     def wants(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types
+
+    def rotate_secret(self, using: str | None = None) -> str:
+        """Give the endpoint a new secret (the old one signs too for ROTATION_OVERLAP), save it and return it."""
+        self.previous_secret, self.secret = self.secret, new_secret()
+        self.previous_secret_until = timezone.now() + ROTATION_OVERLAP
+        self.save(using=using, update_fields=["previous_secret", "secret", "previous_secret_until"])
+        return self.secret
 
     def clean(self) -> None:
         from api import ssrf  # ssrf imports nothing of ours; late only so the model module stays small

@@ -17,7 +17,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, router, transaction
+from django.db import IntegrityError, router, transaction
 from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 from django.http import Http404
@@ -25,8 +25,8 @@ from django.utils import timezone, translation
 from ninja import Field, Header, Path, Query, Router, Schema, Status
 from pydantic import BaseModel, IPvAnyAddress
 
-from api import payloads
-from api.models import ApiAudit, IdempotentRequest
+from api import keys, payloads
+from api.models import IdempotentRequest
 from api.problems import ERROR_CODES, ApiProblem, Problem
 from users import signup_store
 from users.erasure import erase_signup
@@ -95,19 +95,6 @@ class Accepted(Schema):
     detail: str = "If the address is new, a confirmation email is on its way; the signup counts once confirmed."
 
 
-def _scope(request, scope: str) -> None:
-    if scope not in request.auth.scopes:
-        raise ApiProblem(403, "Forbidden", f"This key lacks the {scope} scope.")
-
-
-def _audit(request, action: str, filters: dict, rows: int) -> None:
-    key = request.auth
-    # The primary by its alias, not router.db_for_write(): that would mark the request as a browser's write and
-    # cost a WAL-position query for a read-your-writes cookie no API client sends back.
-    ApiAudit.objects.using(DEFAULT_DB_ALIAS).create(key_id=key.pk, key_prefix=key.prefix, action=action,
-                                                                 filters=filters, row_count=rows)  # fmt: skip
-
-
 def _visible(using: str | None = None):
     rows = Signup.objects.using(using) if using else Signup.objects.all()
     return rows.exclude(email__endswith=f"@{ERASED_EMAIL_DOMAIN}")
@@ -139,7 +126,7 @@ def _decode(cursor: str) -> tuple[datetime, int]:
 
 @routes.get("", response={200: SignupPage, ERROR_CODES: Problem}, summary="List signups, newest first")
 def list_signups(request, filters: Query[Filters]):
-    _scope(request, "signups:read")
+    keys.require(request, "signups:read")
     rows = _visible().order_by("-created_at", "-id")
     if filters.after:
         at, pk = _decode(filters.after)
@@ -162,23 +149,23 @@ def list_signups(request, filters: Query[Filters]):
     more = len(page) > filters.limit
     page = page[: filters.limit]
     shown = filters.dict(exclude_none=True, exclude={"after", "limit"})
-    _audit(request, "list", {k: str(v) for k, v in shown.items()}, len(page))
+    keys.audit(request, "list", {k: str(v) for k, v in shown.items()}, len(page))
     return {"items": [payloads.person(s) for s in page], "next": _cursor(page[-1]) if more else None}
 
 
 @routes.get("/{signup_id}", response={200: SignupOut, ERROR_CODES: Problem}, summary="One signup")
 def get_signup(request, signup_id: int = SignupId):
-    _scope(request, "signups:read")
+    keys.require(request, "signups:read")
     signup = _visible().filter(pk=signup_id).first()
     if signup is None:
         raise Http404
-    _audit(request, "read", {"id": signup.pk}, 1)
+    keys.audit(request, "read", {"id": signup.pk}, 1)
     return payloads.person(signup)
 
 
 @routes.post("", response={202: Accepted, ERROR_CODES: Problem}, summary="Sign someone up (double opt-in)")
 def create_signup(request, data: SignupIn, idempotency_key: str | None = Header(None, alias="Idempotency-Key")):
-    _scope(request, "signups:write")
+    keys.require(request, "signups:write")
     if not data.consent:
         raise ApiProblem(422, "Consent required", "consent must be true: a signup needs the person's consent.")
     seen = _idempotent_start(request, idempotency_key) if idempotency_key is not None else None
@@ -195,7 +182,7 @@ def create_signup(request, data: SignupIn, idempotency_key: str | None = Header(
     now = timezone.now()
     fields["consent_at"] = min(_aware(data.consent_at, "consent_at"), now) if data.consent_at else now
     created = signup_store.store(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL)
-    _audit(request, "create", {"created": created}, int(created))
+    keys.audit(request, "create", {"created": created}, int(created))
     if idempotency_key is not None:
         IdempotentRequest.objects.using(router.db_for_write(IdempotentRequest)).filter(
             key=request.auth, idempotency_key=idempotency_key
@@ -234,20 +221,20 @@ def _idempotent_start(request, idempotency_key: str):
 
 @routes.post("/{signup_id}/withdraw", response={200: SignupOut, ERROR_CODES: Problem}, summary="Withdraw consent")
 def withdraw_signup(request, signup_id: int = SignupId):
-    _scope(request, "signups:write")
+    keys.require(request, "signups:write")
     using = router.db_for_write(Signup)
     with transaction.atomic(using=using):
         signup = _visible(using).select_for_update().filter(pk=signup_id).first()
         if signup is None:
             raise Http404
         withdraw(signup, None)
-        _audit(request, "withdraw", {"id": signup.pk}, 1)
+        keys.audit(request, "withdraw", {"id": signup.pk}, 1)
     return payloads.person(signup)
 
 
 @routes.post("/{signup_id}/erase", response={204: None, ERROR_CODES: Problem}, summary="Erase a person")
 def erase(request, signup_id: int = SignupId):
-    _scope(request, "signups:erase")
+    keys.require(request, "signups:erase")
     using = router.db_for_write(Signup)
     with transaction.atomic(using=using):  # the erasure and its audit row together
         if (
@@ -255,5 +242,5 @@ def erase(request, signup_id: int = SignupId):
             or erase_signup(signup_id, request.auth.created_by) is None
         ):
             raise Http404
-        _audit(request, "erase", {"id": signup_id}, 1)
+        keys.audit(request, "erase", {"id": signup_id}, 1)
     return Status(204, None)

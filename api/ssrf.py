@@ -7,16 +7,25 @@
 3. A host named in WEBHOOK_ALLOWED_HOSTS (exact name, e.g. a receiver inside the VPC) skips rule 2.
 4. The delivery connects to the address checked here, not to a second lookup (api/delivery.py), so a DNS
    answer that changes between check and connect (rebinding) cannot point the request inside.
+5. The lookup has our own deadline, RESOLVE_SECONDS (the resolver's own can reach tens of seconds): it runs in a
+   daemon thread, and a host that has not resolved by then is refused (a form's error at save, a failed attempt
+   retried later at delivery). At most MAX_LOOKUPS lookups are in flight in a process; beyond that a URL is
+   refused at once, so a hanging resolver cannot pile up threads. An IP literal needs no lookup and no thread.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+
+RESOLVE_SECONDS = 3.0
+MAX_LOOKUPS = 16
+_in_flight = threading.BoundedSemaphore(MAX_LOOKUPS)
 
 
 class Refused(Exception):
@@ -37,8 +46,8 @@ def resolve(url: str) -> tuple[str, int, list[str]]:
     except ValueError as exc:
         raise Refused("bad port") from exc
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
+        infos = _lookup(host, port)
+    except (OSError, ValueError) as exc:  # ValueError: UnicodeError (a bad IDNA label), a NUL in the name
         raise Refused(f"host does not resolve ({exc.__class__.__name__})") from exc
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not allowed:
@@ -48,6 +57,36 @@ def resolve(url: str) -> tuple[str, int, list[str]]:
     if not addresses:
         raise Refused("host does not resolve")
     return host, port, addresses
+
+
+def _lookup(host: str, port: int) -> list:
+    """Return socket.getaddrinfo's answer for (host, port), or raise Refused once RESOLVE_SECONDS have passed."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        return socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM)  # a literal: nothing to wait for
+    if not _in_flight.acquire(blocking=False):
+        raise Refused(f"{MAX_LOOKUPS} DNS lookups are already waiting; try again later")
+    answer: dict = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            answer["infos"] = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except BaseException as exc:  # handed to the caller below
+            answer["error"] = exc
+        finally:
+            _in_flight.release()
+            done.set()
+
+    threading.Thread(target=run, name="dns-lookup", daemon=True).start()
+    if not done.wait(RESOLVE_SECONDS):  # the thread finishes on its own, later; nobody waits for it
+        raise Refused(f"host did not resolve within {RESOLVE_SECONDS:g} s")
+    if "error" in answer:
+        raise answer["error"]
+    return answer["infos"]
 
 
 def is_public(address: str) -> bool:

@@ -1,6 +1,7 @@
 """/api/v1/: the API object (django-ninja), its key authentication and its errors; the routes are in
-api/signups.py and api/feed.py. The OpenAPI schema is served at /api/v1/openapi.json (and committed as
-docs/openapi.json), its docs page at /api/v1/docs from our own static files (ninja's bundled Swagger UI).
+api/signups.py, api/feed.py and api/endpoints.py. The OpenAPI schema is served at /api/v1/openapi.json (and
+committed as docs/openapi.json), its docs page at /api/v1/docs from our own static files (ninja's bundled
+Swagger UI).
 
 1. Every route needs a key (api/keys.py) with the route's scope: 401 without a usable key, 403 without the scope.
 2. Every error is a problem document (api/problems.py): a malformed input is a 422 (or 400), never a 5xx;
@@ -18,7 +19,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
-from api import feed, keys, problems, signups
+from api import endpoints, feed, keys, problems, signups
 from api.models import ApiKey
 from project import ratelimit
 
@@ -55,6 +56,7 @@ api = Api(title="Signups API", version="1", urls_namespace="api-v1", auth=KeyAut
           description="Signups, their events, and the same events as signed webhooks (docs/api.md).")  # fmt: skip
 api.add_router("/signups", signups.routes)
 api.add_router("/events", feed.routes)
+api.add_router("/webhooks", endpoints.routes)
 
 
 @api.exception_handler(problems.ApiProblem)

@@ -478,6 +478,11 @@ WEBHOOK_RETRY_SCALE = env_float("WEBHOOK_RETRY_SCALE", 1.0, minimum=0.0)
 API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "600/60")
 # Threads of the worker process that deliver webhooks (each holds one request at a time).
 WEBHOOK_DELIVERY_THREADS = env_int("WEBHOOK_DELIVERY_THREADS", 4, minimum=0, maximum=64)
+# Keys that encrypt the endpoints' secrets at rest (api/crypto.py), comma-separated: the first encrypts, all
+# decrypt (rotation). Secrets Manager in AWS; unset: derived from SECRET_KEY (system check api.W001).
+WEBHOOK_SECRET_KEYS = [k.strip() for k in env_secret("WEBHOOK_SECRET_KEYS").split(",") if k.strip()]
+if any(len(k) < 32 for k in WEBHOOK_SECRET_KEYS):
+    raise ImproperlyConfigured("WEBHOOK_SECRET_KEYS: each key must be at least 32 characters")
 
 # --- Retention and privacy (users/retention.py, `manage.py purge`; /privacy/; SES events at /webhooks/ses/) ---
 # The one SNS topic whose messages POST /webhooks/ses/ accepts (SES bounces and complaints; see "Bounces").

@@ -62,7 +62,11 @@ locals {
   )
   # No REDIS_URL at all without ElastiCache: ECS cannot start a task whose secret has no value.
   app_secrets = merge(
-    { SECRET_KEY = aws_secretsmanager_secret.secret_key.arn, ERASURE_LEDGER_KEY = aws_secretsmanager_secret.ledger_key.arn },
+    {
+      SECRET_KEY          = aws_secretsmanager_secret.secret_key.arn
+      ERASURE_LEDGER_KEY  = aws_secretsmanager_secret.ledger_key.arn
+      WEBHOOK_SECRET_KEYS = aws_secretsmanager_secret.webhook_secret_keys.arn
+    },
     var.enable_elasticache ? { REDIS_URL = aws_secretsmanager_secret.redis_url[0].arn } : {},
   )
 

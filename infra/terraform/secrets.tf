@@ -1,5 +1,6 @@
 # Secrets the app receives through ECS `secrets` (never plain environment values):
 #   SECRET_KEY  generated once; the value is write-only, so it never enters the Terraform state
+#   WEBHOOK_SECRET_KEYS  likewise: the key of the webhook endpoints' secrets (rotated by hand, see below)
 #   REDIS_URL   rediss://:<auth token>@<primary endpoint>:6379/0, built from the token below. Only with
 #               ElastiCache: without it there is no such secret and no REDIS_URL at all (the app then
 #               uses its per-process cache), because ECS cannot start a task whose secret has no value.
@@ -22,6 +23,30 @@ resource "aws_secretsmanager_secret_version" "secret_key" {
   secret_id                = aws_secretsmanager_secret.secret_key.id
   secret_string_wo         = ephemeral.aws_secretsmanager_random_password.secret_key.random_password
   secret_string_wo_version = 1 # bump to store a new key
+}
+
+# WEBHOOK_SECRET_KEYS: the key that encrypts the webhook endpoints' secrets at rest (api/crypto.py), generated
+# write-only, so it never enters the state. Every task gets it, the migration too (it encrypts the rows already
+# there). Rotated by hand, never by bumping the version below, which would replace the key and leave every
+# stored secret unreadable: store "new,old" in the secret, deploy, run `manage.py rotate_webhook_keys`, then
+# store the new key alone (docs/api.md).
+ephemeral "aws_secretsmanager_random_password" "webhook_secret_keys" {
+  password_length     = 64
+  exclude_punctuation = true # no commas: the value is a comma-separated list of keys
+}
+
+resource "aws_secretsmanager_secret" "webhook_secret_keys" {
+  #checkov:skip=CKV2_AWS_57:a new key must sit beside the old one while the rows are re-encrypted; done by hand
+  name                    = "${local.name}/webhook-secret-keys"
+  description             = "WEBHOOK_SECRET_KEYS: keys that encrypt the webhook endpoints' secrets at rest"
+  kms_key_id              = aws_kms_key.main.arn
+  recovery_window_in_days = var.deletion_protection ? 30 : 0
+}
+
+resource "aws_secretsmanager_secret_version" "webhook_secret_keys" {
+  secret_id                = aws_secretsmanager_secret.webhook_secret_keys.id
+  secret_string_wo         = ephemeral.aws_secretsmanager_random_password.webhook_secret_keys.random_password
+  secret_string_wo_version = 1
 }
 
 # ElastiCache needs the token itself in its API call, so this one does live in the (encrypted) state.

@@ -50,7 +50,7 @@ APP_ENVIRONMENT = {
     "ERASURE_LEDGER_BUCKET",
     "ERASURE_LEDGER_RETAIN_DAYS",
 }
-APP_SECRETS = {"SECRET_KEY", "REDIS_URL", "ERASURE_LEDGER_KEY"}
+APP_SECRETS = {"SECRET_KEY", "REDIS_URL", "ERASURE_LEDGER_KEY", "WEBHOOK_SECRET_KEYS"}
 ACCOUNT = "123456789012"  # moto's account
 # PostgreSQL's log goes to CloudWatch: no statement text, no parameters, no DETAIL (issue 12, item 3).
 LOG_PARAMETERS = {
@@ -402,9 +402,11 @@ def _check_applied_stack(res: dict[str, dict]) -> None:
     owner_secret = res["aws_db_instance.primary"]["master_user_secret"][0]["secret_arn"]
     assert migrate["DATABASE_SECRET_ARN"] == owner_secret
     for container in [*app.values(), *jobs.values()]:
-        assert {s["name"] for s in container.get("secrets", [])} <= {"SECRET_KEY", "ERASURE_LEDGER_KEY"}, container[
-            "name"
-        ]
+        assert {s["name"] for s in container.get("secrets", [])} <= {
+            "SECRET_KEY",
+            "ERASURE_LEDGER_KEY",
+            "WEBHOOK_SECRET_KEYS",
+        }, container["name"]
 
     # IAM: DescribeDBInstances on db:* (Filters are authorized against db:*); rds-db:connect as the app
     # role on the instance's resource id; SES only for the worker, only this identity and set.

@@ -38,6 +38,7 @@ def _production_env(tmp_path) -> dict:
         "SES_EVENTS_TOPIC_ARN": "arn:aws:sns:eu-west-1:123456789012:signups-ses-events",
         "ERASURE_LEDGER_BUCKET": "signups-erasure-ledger",  # as Terraform sets them (ledger.tf)
         "ERASURE_LEDGER_KEY": secrets.token_urlsafe(32),
+        "WEBHOOK_SECRET_KEYS": secrets.token_urlsafe(48),  # as Terraform sets it (webhook-secret-keys)
     }
 
 

@@ -16,10 +16,10 @@
    Retry-After asks (up to a day); after the last, failed. An admin may replay any delivery (api/admin.py).
    A disabled endpoint is logged and its superusers emailed, through the queue in that same transaction
    (api/notices.py).
-6. Kept QUEUE_KEEP_DAYS: finished deliveries (their attempts with them), events and idempotency keys older
-   than that are deleted by `prune` (run by the worker every QUEUE_PRUNE_SECONDS, in batches).
 5. The message id (webhook-id) is msg_<event id>: the same on every retry and replay, so a receiver
    de-duplicates; a worker killed after the receiver answered but before recording sends it again.
+6. Kept QUEUE_KEEP_DAYS: finished deliveries (their attempts with them), events and idempotency keys older
+   than that are deleted by `prune` (run by the worker every QUEUE_PRUNE_SECONDS, in batches).
 """
 
 from __future__ import annotations

@@ -192,6 +192,7 @@ def create_signup(request, data: SignupIn, idempotency_key: str | None = Header(
             raise ApiProblem(422, "Invalid signup", "Some fields are not valid.", errors=errors)
         ip = str(data.ip) if data.ip else None
         fields = form.to_signup_fields(ip=ip, user_agent=data.user_agent)
+        fields.pop("topics")  # none: the API's signups join no topic (the form's version is not involved)
     now = timezone.now()
     fields["consent_at"] = min(_aware(data.consent_at, "consent_at"), now) if data.consent_at else now
     created = signup_store.store(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL)

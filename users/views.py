@@ -19,6 +19,7 @@ from django.utils.translation import get_language
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
+from formdef import published
 from project import metrics, ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
@@ -65,7 +66,7 @@ def _forget_home_pages(**kwargs) -> None:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def signup(request):
-    form = SignupForm(request.POST if request.method == "POST" else None)
+    form = SignupForm(request.POST if request.method == "POST" else None, definition=published.current())
     if request.method == "POST":
         ip = client_ip(request)
         refused = ratelimit.refuse_client(request, "signup", settings.SIGNUP_RATE_LIMIT, "users/signup.html",
@@ -79,8 +80,9 @@ def signup(request):
             typed = {"name": form.cleaned_data["full_name"], "email": form.cleaned_data["email"], "c": 0}
             return _thanks_redirect(request, typed)
         fields = form.to_signup_fields(ip=ip, user_agent=request.headers.get("User-Agent", ""))
+        topics = fields.pop("topics")  # memberships, stored in the same statement (users/signup_store.py)
         try:
-            created = signup_store.store(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL)
+            created = signup_store.store(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL, topics=topics)
         except (OperationalError, InterfaceError) as exc:
             logger.error("signup: database unavailable (%s), nothing stored", exc.__class__.__name__)
             return database_unavailable(request, ctx={"form": form, "unavailable": True},

@@ -12,6 +12,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from formdef.models import Topic
 from users.forms import country_choices
 from users.models import STATUSES
 
@@ -142,4 +143,20 @@ class StatusFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() in dict(STATUSES):  # read in order from users_signup_status_idx
             return queryset.filter(status=self.value())
+        return queryset
+
+
+class TopicFilter(admin.SimpleListFilter):
+    """A topic's members (users.SignupTopic): confirmed and not left. The list's export then holds only them."""
+
+    title = "topic"
+    parameter_name = "topic"
+
+    def lookups(self, request, model_admin):
+        return [(t.key, t.key) for t in Topic.objects.order_by("position", "id")]
+
+    def queryset(self, request, queryset):
+        if self.value():  # one filter() call: the three conditions hold on the same membership row
+            return queryset.filter(memberships__topic__key=self.value(), memberships__confirmed_at__isnull=False,
+                                   memberships__withdrawn_at__isnull=True)  # fmt: skip
         return queryset

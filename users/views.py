@@ -20,6 +20,7 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
 from formdef import published
+from formdef.topicfields import words
 from project import metrics, ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
@@ -27,7 +28,7 @@ from project.middleware import database_unavailable
 from users import signup_store
 from users.forms import SignupForm
 from users.models import Signup
-from users.stats import signup_count
+from users.stats import signup_count, topic_count
 
 logger = logging.getLogger("users")
 
@@ -47,7 +48,7 @@ _HOME_PAGES: dict[tuple[str, int], tuple[float, bytes]] = {}
 def home(request):
     count = signup_count()
     if request.GET:  # any query string: rendered for this request only (it is echoed in the language form)
-        return render(request, "users/home.html", {"signup_count": count})
+        return render(request, "users/home.html", {"signup_count": count, **_topic_count(request.GET.get("topic"))})
     key = (get_language(), count)
     page = _HOME_PAGES.get(key)
     if page is None or page[0] < time.monotonic():
@@ -56,6 +57,14 @@ def home(request):
             _HOME_PAGES.clear()
         page = _HOME_PAGES[key] = (time.monotonic() + HOME_PAGE_SECONDS, content)
     return HttpResponse(page[1])
+
+
+def _topic_count(key: str | None) -> dict:
+    """The landing page's count for one public topic (/?topic=<key>): its name and confirmed members; {} if none."""
+    topic = published.current().topic(key) if isinstance(key, str) and len(key) <= 40 else None
+    if topic is None or not topic["public"]:
+        return {}
+    return {"topic_name": words(topic["name"], get_language()), "topic_count": topic_count(topic["id"])}
 
 
 @receiver(setting_changed)

@@ -1,0 +1,262 @@
+"""A person's topics: chosen on the form in one statement, confirmed by the double opt-in, switched on the manage
+page, left one at a time by a signed link, withdrawn with all consent, erased with the person, exported, in the API.
+"""
+
+import csv
+import io
+import json
+import re
+
+import pytest
+from django.core import mail
+from django.db import connections
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+from formdef import published
+from formdef.models import Topic
+from tests.helpers import login_staff, sample_replicas
+from tests.users.mail import link, run_queue, sign_up
+from users import tokens, topics
+from users.erasure import erase_signup
+from users.models import ConsentEvent, Signup, SignupTopic
+
+pytestmark = pytest.mark.usefixtures("live_db")
+
+LANGS = ("en", "de", "fr", "es")
+MANAGE = "/my-data/manage/"
+
+
+def _topic(key: str, position: int = 0, **extra) -> Topic:
+    return Topic.objects.create(
+        key=key, position=position,
+        name={lang: f"{key.capitalize()} [{lang}]" for lang in LANGS},
+        description={lang: f"About {key} [{lang}]" for lang in LANGS},
+        consent={lang: f"Email me about {key} [{lang}]" for lang in LANGS}, **extra,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def offered():
+    """Three topics: two public (news, events), one hidden (partners); published."""
+    made = {key: _topic(key, i) for i, key in enumerate(("news", "events"))}
+    made["partners"] = _topic("partners", 3, public=False)
+    published.publish("staff")
+    return made
+
+
+def _row() -> Signup:
+    return Signup.objects.using("default").get()
+
+
+def _memberships() -> dict[str, SignupTopic]:
+    return {m.topic.key: m for m in SignupTopic.objects.using("default").select_related("topic")}
+
+
+def _topic_events(kind: str) -> list[str]:
+    rows = ConsentEvent.objects.using("default").filter(kind=kind, topic__isnull=False).select_related("topic")
+    return sorted(e.topic.key for e in rows)
+
+
+def test_the_form_offers_the_public_topics_in_the_visitors_language(client, offered):
+    page = client.get("/signup/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "News [de]" in page and "Email me about events [de]" in page and "About news [de]" in page
+    assert "Partners" not in page and "News [en]" not in page  # hidden topics are never offered
+    assert page.index('value="news"') < page.index('value="events"') < page.index('name="consent"')
+
+
+def test_chosen_topics_are_stored_with_the_signup_in_one_statement(client, offered):
+    with CaptureQueriesContext(connections["default"]) as queries:
+        response = sign_up(client, language="fr", topics=["events", "news"])
+    assert response.status_code == 302
+    inserts = [q["sql"] for q in queries.captured_queries if "users_signuptopic" in q["sql"]]
+    assert len(inserts) == 1 and "users_signup " in inserts[0]  # the signup's own statement, not another
+    held = _memberships()
+    assert set(held) == {"news", "events"}
+    assert held["news"].wording_version.startswith("news:fr:") and held["news"].confirmed_at is None
+    assert _topic_events("given") == ["events", "news"]
+    assert ConsentEvent.objects.using("default").filter(kind="given", topic__isnull=True).count() == 1
+
+
+def test_choosing_no_topic_is_allowed_the_consent_box_is_still_required(client, offered):
+    assert sign_up(client, consent=None).status_code == 400
+    assert sign_up(client).status_code == 302
+    assert _row().consent and not _memberships()
+
+
+@pytest.mark.parametrize("chosen", [["partners"], ["nonsense"], ["news", "x" * 5000], ["news\x00"]])
+def test_a_topic_not_offered_is_refused_and_nothing_is_stored(client, offered, chosen):
+    response = sign_up(client, topics=chosen)
+    assert response.status_code == 400
+    assert "Please choose only from the topics shown." in response.content.decode()
+    assert not Signup.objects.using("default").exists() and not SignupTopic.objects.using("default").exists()
+
+
+def test_a_form_without_published_topics_ignores_a_posted_topic(client):
+    assert sign_up(client, topics=["news"]).status_code == 302  # no topics field: nothing to refuse, none stored
+    assert not SignupTopic.objects.using("default").exists()
+
+
+def test_topic_fields_are_built_once_per_version_and_language(offered):
+    from django.utils import translation
+
+    from formdef import topicfields
+
+    definition = published.current()
+    with translation.override("es"):
+        first, again = topicfields.build(definition), topicfields.build(definition)
+    with translation.override("de"):
+        german = topicfields.build(definition)
+    assert first["topics"] is again["topics"] and german["topics"] is not first["topics"]
+    assert dict(german["topics"].choices)["events"] == "Events [de]"
+
+
+def test_confirming_confirms_each_topic_and_the_email_names_them(client, offered):
+    sign_up(client, language="de", topics=["news", "events"])
+    run_queue()
+    body = mail.outbox[0].body
+    assert "News [de]" in body and "Events [de]" in body and "Partners" not in body
+    client.post(link(mail.outbox[0], "/signup/confirm/"))
+    assert all(m.confirmed_at is not None for m in _memberships().values())
+    assert _topic_events("confirmed") == ["events", "news"]
+
+
+@pytest.fixture
+def member(client, offered):
+    """Ada, confirmed, in news and events; her client holds the manage cookie."""
+    sign_up(client, topics=["news", "events"])
+    run_queue()
+    client.post(link(mail.outbox[0], "/signup/confirm/"))
+    return client
+
+
+def test_the_preference_centre_switches_topics_each_with_a_ledger_event(member, offered):
+    page = member.get(MANAGE).content.decode()
+    assert "Your topics" in page and "News [en]" in page and "Events [en]" in page
+    response = member.post(MANAGE + "topics/", {"topics": ["news"]})
+    assert response.status_code == 302 and response["Location"] == MANAGE + "?topics=1"
+    held = _memberships()
+    assert held["events"].withdrawn_at is not None and held["news"].withdrawn_at is None
+    assert _topic_events("withdrawn") == ["events"]
+    # Join it again, and try a hidden topic and nonsense: only the offered one is joined.
+    member.post(MANAGE + "topics/", {"topics": ["news", "events", "partners", "nope"]})
+    held = _memberships()
+    assert set(held) == {"news", "events"} and held["events"].withdrawn_at is None
+    assert held["events"].confirmed_at is not None  # the address is confirmed: joined at once
+    assert _topic_events("given") == ["events", "events", "news"]
+    ledger = member.get(MANAGE).content.decode()
+    assert ledger.count("Events [en]") >= 3  # the offer and its events in the ledger name the topic
+
+
+def test_the_preference_centre_needs_the_manage_cookie(offered):
+    assert Client().post(MANAGE + "topics/", {"topics": ["news"]}).status_code == 410
+
+
+def test_withdrawing_all_consent_leaves_every_topic(member):
+    member.post(MANAGE + "withdraw/")
+    assert all(m.withdrawn_at is not None for m in _memberships().values())
+    assert _topic_events("withdrawn") == ["events", "news"]
+    member.post(MANAGE + "topics/", {"topics": ["news"]})  # consent withdrawn: nothing can be joined
+    assert _memberships()["news"].withdrawn_at is not None
+
+
+def test_a_topics_unsubscribe_link_leaves_that_topic_only(member, offered):
+    signup = _row()
+    headers = topics.list_unsubscribe_headers(signup, offered["news"])
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    url = re.fullmatch(r"<(https?://[^>]+)>", headers["List-Unsubscribe"]).group(1)
+    path = "/" + url.split("/", 3)[3]
+    page = Client().get(path)  # a mail scanner opening it changes nothing
+    assert page.status_code == 200 and page["Referrer-Policy"] == "no-referrer" and "News [en]" in page.content.decode()
+    assert _memberships()["news"].withdrawn_at is None
+    done = Client(enforce_csrf_checks=True).post(path, {"List-Unsubscribe": "One-Click"})  # RFC 8058, no cookie
+    assert done.status_code == 200
+    held = _memberships()
+    assert held["news"].withdrawn_at is not None and held["events"].withdrawn_at is None
+    assert _row().withdrawn_at is None and _row().consent  # the person's other consent stays
+    assert Client().post(path).status_code == 200  # again: nothing more to do, same page
+    assert _topic_events("withdrawn") == ["news"]
+
+
+def test_a_bad_or_erased_persons_topic_link_opens_nothing(member, offered):
+    signup = _row()
+    path = "/" + topics.unsubscribe_url(signup, offered["news"]).split("/", 3)[3]
+    tampered = path[:-3] + ("AAA" if not path.endswith("AAA/") else "BBB") + "/"
+    assert Client().post(tampered).status_code == 400
+    other = tokens._signer(tokens.UNSUBSCRIBE, False).sign_object([signup.pk, "x", offered["news"].pk])
+    assert Client().post(f"/my-data/unsubscribe/topic/{other}/").status_code == 400  # another purpose's signer
+    erase_signup(signup.pk)
+    assert Client().post(path).status_code == 400
+
+
+def test_erasure_deletes_memberships_and_keeps_the_ledger_without_ips(member):
+    erase_signup(_row().pk)
+    assert not SignupTopic.objects.using("default").exists()
+    events = ConsentEvent.objects.using("default").filter(topic__isnull=False)
+    assert events.count() == 4 and not events.exclude(ip=None).exists()
+
+
+def test_the_json_download_holds_the_topics_and_the_ledgers_topic(member):
+    data = json.loads(member.post(MANAGE + "download/").content)
+    assert sorted(t["key"] for t in data["topics"]) == ["events", "news"]
+    assert all(t["confirmed_at"] and t["withdrawn_at"] is None for t in data["topics"])
+    assert sorted(e["topic"] for e in data["consent_ledger"] if e["topic"]) == ["events", "events", "news", "news"]
+
+
+def test_a_topic_filtered_export_holds_its_members_with_their_unsubscribe_url(member, offered, pg):
+    Signup.objects.create(full_name="Not In", email="out@example.com", consent=True, confirmed_at=_row().confirmed_at)
+    member.post(MANAGE + "topics/", {"topics": ["news"]})
+    pg.wait_for_replica()
+    sample_replicas()
+    staff = login_staff("exporter", "view_signup", "export_signup", client=Client())
+    listed = staff.get("/admin/users/signup/?topic=news").content.decode()
+    assert "ada@example.com" in listed and "out@example.com" not in listed
+    assert "ada@example.com" not in staff.get("/admin/users/signup/?topic=events").content.decode()
+    response = staff.post("/admin/users/signup/export-csv/?topic=news", {"scope": "contactable"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert [r["email"] for r in rows] == ["ada@example.com"]
+    path = "/" + rows[0]["unsubscribe_url"].split("/", 3)[3]
+    assert Client().post(path).status_code == 200
+    assert _memberships()["news"].withdrawn_at is not None
+
+
+def test_the_topic_list_counts_members_by_state(member, offered, staff_client):
+    staff = staff_client
+    member.post(MANAGE + "topics/", {"topics": ["news"]})
+    Signup.objects.create(full_name="Pending", email="p@example.com", consent=True)
+    SignupTopic.objects.create(signup=Signup.objects.get(email="p@example.com"), topic=offered["news"])
+    page = staff.get("/admin/formdef/topic/").content.decode()
+    news = re.search(r"<tr[^>]*>(?:(?!</tr>).)*>news<(?:(?!</tr>).)*</tr>", page, re.S).group(0)
+    cells = re.findall(r'class="field-(confirmed|unconfirmed|withdrawn)">(\d+)<', news)
+    assert dict(cells) == {"confirmed": "1", "unconfirmed": "1", "withdrawn": "0"}
+    events = re.search(r"<tr[^>]*>(?:(?!</tr>).)*>events<(?:(?!</tr>).)*</tr>", page, re.S).group(0)
+    assert dict(re.findall(r'class="field-(confirmed|unconfirmed|withdrawn)">(\d+)<', events))["withdrawn"] == "1"
+
+
+def test_the_api_lists_a_topics_members_and_shows_each_persons_topics(member, offered, pg):
+    from tests.api.test_api import make_key
+
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {make_key()}"}
+    member.post(MANAGE + "topics/", {"topics": ["news"]})
+    Signup.objects.create(full_name="Not In", email="out@example.com")
+    pg.wait_for_replica()
+    sample_replicas()
+    api = Client()
+    everyone = api.get("/api/v1/signups", **auth).json()["items"]
+    assert len(everyone) == 2
+    ada = next(p for p in everyone if p["email"] == "ada@example.com")
+    assert {t["key"]: bool(t["withdrawn_at"]) for t in ada["topics"]} == {"news": False, "events": True}
+    assert [p["email"] for p in api.get("/api/v1/signups", {"topic": "news"}, **auth).json()["items"]] == [
+        "ada@example.com"
+    ]
+    assert api.get("/api/v1/signups", {"topic": "events"}, **auth).json()["items"] == []
+    assert api.get("/api/v1/signups", {"topic": "<b>"}, **auth).status_code == 422
+
+
+def test_the_landing_page_counts_a_topics_members(member, offered, pg):
+    pg.wait_for_replica()
+    sample_replicas()
+    page = Client().get("/?topic=news", HTTP_ACCEPT_LANGUAGE="fr").content.decode()
+    assert "1 personne a rejoint « News [fr] »." in page
+    assert 'data-testid="topic-count"' not in Client().get("/?topic=partners").content.decode()  # hidden
+    assert Client().get("/?topic=" + "x" * 500).status_code == 200

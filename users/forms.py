@@ -109,7 +109,10 @@ class SignupForm(forms.Form):
     def topic_options(self) -> list[dict]:
         """The topic checkboxes the template shows above the consent box (formdef/topicfields.py)."""
         getlist = getattr(self.data, "getlist", None)
-        ticked = getlist(topicfields.FIELD) if self.is_bound and getlist else []
+        if self.is_bound:
+            ticked = getlist(topicfields.FIELD) if getlist else []
+        else:  # the language switch (users/language.py) hands back what was ticked as initial data
+            ticked = self.initial.get(topicfields.FIELD) or []
         return topicfields.options(self.definition, ticked)
 
     @property

@@ -260,3 +260,10 @@ def test_the_landing_page_counts_a_topics_members(member, offered, pg):
     assert "1 personne a rejoint « News [fr] »." in page
     assert 'data-testid="topic-count"' not in Client().get("/?topic=partners").content.decode()  # hidden
     assert Client().get("/?topic=" + "x" * 500).status_code == 200
+
+
+def test_switching_language_keeps_the_ticked_topics(client, offered):
+    typed = {"language": "de", "next": "/signup/", "email": "a@example.com", "full_name": "A", "topics": ["events"]}
+    page = client.post("/language/", typed).content.decode()
+    assert "Events [de]" in page
+    assert re.search(r'value="events"[^>]*checked', page) and not re.search(r'value="news"[^>]*checked', page)

@@ -33,8 +33,8 @@ def _languages() -> list[tuple[str, str]]:
     return list(settings.LANGUAGES)
 
 
-class TopicForm(forms.ModelForm):
-    """The topic's row, with its JSON words edited as one text input per language."""
+class _TopicForm(forms.ModelForm):
+    """The topic's row, with its JSON words edited as one text input per language (declared by `_word_inputs`)."""
 
     class Meta:
         model = Topic
@@ -42,15 +42,10 @@ class TopicForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for what, field_class in WORDS.items():
+        for what in WORDS:
             values = getattr(self.instance, what) or {}
-            for code, language in _languages():
-                name = f"{what}_{code}"
-                self.fields[name] = field_class(
-                    label=f"{what.capitalize()} ({language})", required=False, max_length=1000,
-                    widget=WIDGETS.get(what), initial=values.get(code, ""),
-                    help_text=HELP[what] if code == settings.LANGUAGE_CODE else "",
-                )  # fmt: skip
+            for code, _language in _languages():
+                self.initial.setdefault(f"{what}_{code}", values.get(code, ""))
         if self.instance.pk:  # the key names the topic in stored memberships, exports and the API
             self.fields["key"].disabled = True
 
@@ -60,6 +55,25 @@ class TopicForm(forms.ModelForm):
             texts = {code: " ".join((cleaned.get(f"{what}_{code}") or "").split()) for code, _name in _languages()}
             setattr(self.instance, what, texts if any(texts.values()) else {})
         return cleaned
+
+
+def _word_inputs() -> dict[str, forms.Field]:
+    """Return one optional input per word and language; the model's clean() says which are missing."""
+    return {
+        f"{what}_{code}": field_class(
+            label=f"{what.capitalize()} ({language})",
+            required=False,
+            max_length=1000,
+            widget=WIDGETS.get(what),
+            help_text=HELP[what] if code == settings.LANGUAGE_CODE else "",
+        )
+        for what, field_class in WORDS.items()
+        for code, language in _languages()
+    }
+
+
+# Declared on the class (not added per instance): the admin builds its form from the fieldsets' names.
+TopicForm = type("TopicForm", (_TopicForm,), _word_inputs())
 
 
 @admin.register(Topic)

@@ -175,7 +175,9 @@ def person_json(signup: Signup) -> str:
     """Return everything stored about one person, with their consent ledger, as the JSON they are sent."""
     data = {field: getattr(signup, field) for field in PERSON_FIELDS}
     data["country"] = signup.country.code or ""  # a django-countries Country object otherwise
-    events = list(signup.events.using(signup._state.db).values(*EVENT_FIELDS, topic=F("topic__key")))
+    rows = signup.events.using(signup._state.db).values(*EVENT_FIELDS, "topic__key")
+    # Each event's topic by its key (None: the form's own consent), named "topic" like the other fields.
+    events = [{name: row[name] for name in EVENT_FIELDS} | {"topic": row["topic__key"]} for row in rows]
     body = {"signup": data, "topics": person_topics(signup), "consent_ledger": events,
             "exported_at": timezone.now()}  # fmt: skip
     return json.dumps(body, cls=DjangoJSONEncoder, indent=2)
@@ -187,7 +189,7 @@ TOPIC_FIELDS = ["wording_version", "chosen_at", "confirmed_at", "withdrawn_at"]
 def person_topics(signup: Signup) -> list[dict]:
     """Return the person's topic memberships (key, wording, when chosen, confirmed, left), as their JSON holds them."""
     rows = signup.memberships.using(signup._state.db).values(*TOPIC_FIELDS, key=F("topic__key"))
-    return [{"key": row.pop("key"), **row} for row in rows]
+    return [{"key": row["key"], **{name: row[name] for name in TOPIC_FIELDS}} for row in rows]
 
 
 def filters_of(params: Iterable[tuple[str, str]]) -> dict:

@@ -201,6 +201,7 @@ def test_the_json_download_holds_the_topics_and_the_ledgers_topic(member):
     assert sorted(t["key"] for t in data["topics"]) == ["events", "news"]
     assert all(t["confirmed_at"] and t["withdrawn_at"] is None for t in data["topics"])
     assert sorted(e["topic"] for e in data["consent_ledger"] if e["topic"]) == ["events", "events", "news", "news"]
+    assert set(data["consent_ledger"][0]) == {"kind", "at", "wording_version", "ip", "topic"}
 
 
 def test_a_topic_filtered_export_holds_its_members_with_their_unsubscribe_url(member, offered, pg):

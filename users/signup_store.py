@@ -78,7 +78,7 @@ def insert_parts(instance: models.Model, connection, overrides: dict[str, str]) 
     return ", ".join(columns), ", ".join(values), params
 
 
-def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str, topics) -> bool:
+def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str, topics=()) -> bool:
     connection = connections[using]
     now = timezone.now()
     cols, vals, params = insert_parts(signup, connection, {})
@@ -159,7 +159,7 @@ def _server_bound_cursor(connection):
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
-def _orm(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str, topics) -> bool:
+def _orm(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str, topics=()) -> bool:
     now = timezone.now()
     with transaction.atomic(using=using):
         try:

@@ -268,3 +268,26 @@ def test_switching_language_keeps_the_ticked_topics(client, offered):
     page = client.post("/language/", typed).content.decode()
     assert "Events [de]" in page
     assert re.search(r'value="events"[^>]*checked', page) and not re.search(r'value="news"[^>]*checked', page)
+
+
+def test_the_orm_path_of_local_mode_stores_the_same_topics(offered):
+    from datetime import timedelta
+
+    from users.signup_store import _orm
+
+    chosen = [(offered["news"].pk, "news:en:1234abcd"), (10**12, "gone:en:00000000")]  # a topic gone: skipped
+    signup = Signup(full_name="Ada", email="ada@example.com", consent=True, consent_version="v1")
+    assert _orm(signup, ip="192.0.2.7", notice_after=timedelta(hours=1), using="default", topics=chosen)
+    assert {k: m.wording_version for k, m in _memberships().items()} == {"news": "news:en:1234abcd"}
+    assert _topic_events("given") == ["news"]
+
+
+def test_the_statement_skips_a_topic_gone_since_the_form_was_shown(offered):
+    from datetime import timedelta
+
+    from users import signup_store
+
+    chosen = [(offered["events"].pk, "events:de:1234abcd"), (10**12, "gone:de:00000000")]
+    signup = Signup(full_name="Ada", email="ada@example.com", consent=True, consent_version="v1")
+    assert signup_store.store(signup, ip="192.0.2.7", notice_after=timedelta(hours=1), topics=chosen)
+    assert set(_memberships()) == {"events"} and _topic_events("given") == ["events"]

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import get_language_info
 
 from formdef import published
 from formdef.models import Topic
@@ -61,14 +62,14 @@ def _word_inputs() -> dict[str, forms.Field]:
     """Return one optional input per word and language; the model's clean() says which are missing."""
     return {
         f"{what}_{code}": field_class(
-            label=f"{what.capitalize()} ({language})",
+            label=f"{what.capitalize()} ({get_language_info(code)['name']})",
             required=False,
             max_length=1000,
             widget=WIDGETS.get(what),
             help_text=HELP[what] if code == settings.LANGUAGE_CODE else "",
         )
         for what, field_class in WORDS.items()
-        for code, language in _languages()
+        for code, _language in _languages()
     }
 
 

@@ -291,3 +291,29 @@ def test_the_statement_skips_a_topic_gone_since_the_form_was_shown(offered):
     signup = Signup(full_name="Ada", email="ada@example.com", consent=True, consent_version="v1")
     assert signup_store.store(signup, ip="192.0.2.7", notice_after=timedelta(hours=1), topics=chosen)
     assert set(_memberships()) == {"events"} and _topic_events("given") == ["events"]
+
+
+def test_a_topic_filtered_xlsx_ends_with_the_unsubscribe_url(member, offered, pg):
+    from tests.users.test_xlsx import NS, _cells
+
+    pg.wait_for_replica()
+    sample_replicas()
+    staff = login_staff("exporter", "view_signup", "export_signup", client=Client())
+    response = staff.post("/admin/users/signup/export-csv/?topic=events", {"scope": "contactable", "format": "xlsx"})
+    header, row = _cells(b"".join(response.streaming_content))
+    assert header[-1].find("m:is/m:t", NS).text == "unsubscribe_url"
+    url = row[-1].find("m:is/m:t", NS).text
+    assert "/my-data/unsubscribe/topic/" in url
+    assert Client().post("/" + url.split("/", 3)[3]).status_code == 200
+    assert _memberships()["events"].withdrawn_at is not None and _memberships()["news"].withdrawn_at is None
+
+
+def test_a_full_webhook_payload_carries_the_topics_a_thin_one_does_not(member):
+    from api import payloads
+    from api.models import Event
+
+    event = Event.objects.using("default").filter(type=Event.CONFIRMED).get()
+    full = json.loads(payloads.body(event, full=True, using="default"))
+    assert sorted(t["key"] for t in full["data"]["topics"]) == ["events", "news"]
+    assert all(t["confirmed_at"] for t in full["data"]["topics"])
+    assert "topics" not in json.loads(payloads.body(event, full=False, using="default"))["data"]

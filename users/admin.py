@@ -36,6 +36,7 @@ from users.admin_lists import (
     CountryFilter,
     EmailBlockedFilter,
     SignupPaginator,
+    SignupTopicInline,
     StatusFilter,
     TopicFilter,
     country_names,
@@ -105,7 +106,7 @@ class ConsentEventInline(admin.TabularInline):
     """The person's consent ledger on their record: the proof of opt-in, read-only (append-only by design)."""
 
     model = ConsentEvent
-    fields = readonly_fields = ["kind", "at_shown", "wording_version", "ip_shown"]
+    fields = readonly_fields = ["kind", "topic", "at_shown", "wording_version", "ip_shown"]
     at_shown = time_display("at", "at")
     ip_shown = ip_display("ip", "IP")
     extra = 0
@@ -145,7 +146,7 @@ class SignupAdmin(admin.ModelAdmin):
     def language_name(self, obj: Signup) -> str:
         return f"{_language_name(obj)} ({obj.language})"
 
-    inlines = [ConsentEventInline]
+    inlines = [ConsentEventInline, SignupTopicInline]
     ordering = ["-created_at", "-id"]
     sortable_by = ["created_at_shown"]  # created_at: the only order with an index behind it for every filter
     list_per_page = 50

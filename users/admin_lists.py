@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 
 from formdef.models import Topic
 from users.forms import country_choices
-from users.models import STATUSES
+from users.models import STATUSES, SignupTopic
 
 
 class SignupPaginator(Paginator):
@@ -160,3 +160,29 @@ class TopicFilter(admin.SimpleListFilter):
             return queryset.filter(memberships__topic__key=self.value(), memberships__confirmed_at__isnull=False,
                                    memberships__withdrawn_at__isnull=True)  # fmt: skip
         return queryset
+
+
+class SignupTopicInline(admin.TabularInline):
+    """The person's topics on their record (users/topics.py), read-only: only the person switches them."""
+
+    model = SignupTopic
+    fields = readonly_fields = [
+        "topic",
+        "wording_version",
+        "chosen_at_shown",
+        "confirmed_at_shown",
+        "withdrawn_at_shown",
+    ]
+    chosen_at_shown = time_display("chosen_at", "chosen at")
+    confirmed_at_shown = time_display("confirmed_at", "confirmed at")
+    withdrawn_at_shown = time_display("withdrawn_at", "left at")
+    extra = 0
+    can_delete = False
+    verbose_name = "topic"
+    verbose_name_plural = "topics"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

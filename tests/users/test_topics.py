@@ -317,3 +317,10 @@ def test_a_full_webhook_payload_carries_the_topics_a_thin_one_does_not(member):
     assert sorted(t["key"] for t in full["data"]["topics"]) == ["events", "news"]
     assert all(t["confirmed_at"] for t in full["data"]["topics"])
     assert "topics" not in json.loads(payloads.body(event, full=False, using="default"))["data"]
+
+
+def test_staff_see_the_persons_topics_and_the_ledgers_topic_on_the_record(member, staff_client):
+    page = staff_client.get(f"/admin/users/signup/{_row().pk}/change/").content.decode()
+    assert "news:en:" in page and "events:en:" in page  # the memberships' wording versions
+    ledger = page[page.index("Consent ledger") :]
+    assert ledger.count(">news<") >= 2 and ledger.count(">events<") >= 2  # given + confirmed, each naming its topic

@@ -329,3 +329,11 @@ def test_staff_see_the_persons_topics_and_the_ledgers_topic_on_the_record(member
     assert "news:en:" in page and "events:en:" in page  # the memberships' wording versions
     ledger = page[page.index("Consent ledger") :]
     assert ledger.count(">news<") >= 2 and ledger.count(">events<") >= 2  # given + confirmed, each naming its topic
+
+
+def test_the_purge_of_unconfirmed_signups_deletes_their_memberships_too(client, offered):
+    from users import retention
+
+    sign_up(client, topics=["news", "events"])
+    assert retention._delete("default", [_row().pk]) == 1  # rule 1's deletion (CASCADE, ORM-collected)
+    assert not SignupTopic.objects.using("default").exists() and not ConsentEvent.objects.using("default").exists()

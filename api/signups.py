@@ -28,6 +28,7 @@ from pydantic import BaseModel, IPvAnyAddress
 from api import payloads
 from api.models import ApiAudit, IdempotentRequest
 from api.problems import ERROR_CODES, ApiProblem, Problem
+from formdef import published, topicfields
 from users import signup_store
 from users.erasure import erase_signup
 from users.forms import SignupForm
@@ -102,6 +103,10 @@ class SignupIn(Schema):
     consent_at: Time | None = Field(None, description="When the person consented (default: now).")
     ip: IPvAnyAddress | None = Field(None, description="The person's IP when they consented (evidence).")
     user_agent: str = Field("", max_length=512)
+    topics: list[Annotated[str, Field(max_length=40)]] = Field(
+        default_factory=list, max_length=50,
+        description="Keys of topics the person chose (public or hidden); confirmed with the address.",
+    )  # fmt: skip
 
 
 class Accepted(Schema):
@@ -210,16 +215,27 @@ def create_signup(request, data: SignupIn, idempotency_key: str | None = Header(
             raise ApiProblem(422, "Invalid signup", "Some fields are not valid.", errors=errors)
         ip = str(data.ip) if data.ip else None
         fields = form.to_signup_fields(ip=ip, user_agent=data.user_agent)
-        fields.pop("topics")  # none: the API's signups join no topic (the form's version is not involved)
+        fields.pop("topics")  # the form offers public topics only; the API may name hidden ones too
+        topics = _topics(data.topics)
     now = timezone.now()
     fields["consent_at"] = min(_aware(data.consent_at, "consent_at"), now) if data.consent_at else now
-    created = signup_store.store(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL)
+    created = signup_store.store(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL, topics=topics)
     _audit(request, "create", {"created": created}, int(created))
     if idempotency_key is not None:
         IdempotentRequest.objects.using(router.db_for_write(IdempotentRequest)).filter(
             key=request.auth, idempotency_key=idempotency_key
         ).update(response_status=202)
     return Status(202, Accepted())
+
+
+def _topics(keys: list[str]) -> list[tuple[int, str]]:
+    """Return the chosen topics as the signup stores them (wording in the active language); 422 for an unknown key."""
+    definition = published.current()
+    unknown = [key for key in keys if definition.topic(key) is None]
+    if unknown:
+        errors = [{"loc": ["body", "topics"], "msg": f"not a topic: {key}"} for key in unknown]
+        raise ApiProblem(422, "Invalid signup", "Some topics are not defined.", errors=errors)
+    return topicfields.chosen(definition, list(dict.fromkeys(keys)))
 
 
 def _languages():

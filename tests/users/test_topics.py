@@ -337,3 +337,19 @@ def test_the_purge_of_unconfirmed_signups_deletes_their_memberships_too(client, 
     sign_up(client, topics=["news", "events"])
     assert retention._delete("default", [_row().pk]) == 1  # rule 1's deletion (CASCADE, ORM-collected)
     assert not SignupTopic.objects.using("default").exists() and not ConsentEvent.objects.using("default").exists()
+
+
+def test_the_api_signs_up_into_public_and_hidden_topics_and_refuses_unknown_ones(offered):
+    from tests.api.test_api import make_key
+
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {make_key()}"}
+    person = {"full_name": "Ada", "email": "ada@example.com", "consent": True, "language": "de"}
+    bad = Client().post("/api/v1/signups", json.dumps({**person, "topics": ["news", "nope"]}),
+                        content_type="application/json", **auth)  # fmt: skip
+    assert bad.status_code == 422 and "not a topic: nope" in bad.content.decode()
+    assert not Signup.objects.using("default").exists()
+    ok = Client().post("/api/v1/signups", json.dumps({**person, "topics": ["partners", "news", "news"]}),
+                       content_type="application/json", **auth)  # fmt: skip
+    assert ok.status_code == 202
+    held = _memberships()
+    assert set(held) == {"partners", "news"} and held["partners"].wording_version.startswith("partners:de:")

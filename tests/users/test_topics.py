@@ -353,3 +353,21 @@ def test_the_api_signs_up_into_public_and_hidden_topics_and_refuses_unknown_ones
     assert ok.status_code == 202
     held = _memberships()
     assert set(held) == {"partners", "news"} and held["partners"].wording_version.startswith("partners:de:")
+
+
+ODD_TOKENS = ["", "a", "x:y:z", "..", "%00", "%ff%fe", "eyJ9" * 200, "\u202e", "W10:1a:" + "A" * 43, ".eJwLdXH1",
+              "[1,2,3]", "%2F%2F", "1:2:3:4:5"]  # fmt: skip
+
+
+@pytest.mark.parametrize("token", ODD_TOKENS)
+def test_any_topic_link_is_a_4xx_never_a_5xx(offered, token):
+    for method in ("get", "post", "put"):
+        response = getattr(Client(), method)(f"/my-data/unsubscribe/topic/{token}/")
+        assert 400 <= response.status_code < 500, (method, token, response.status_code)
+
+
+def test_odd_preference_posts_change_nothing_and_are_never_a_5xx(member):
+    for body in ({"topics": ["\x00", "x" * 10000, "news\u202e"]}, {"topics": []}, {"other": "1"}):
+        assert member.post(MANAGE + "topics/", body).status_code == 302
+    assert all(m.withdrawn_at is not None for m in _memberships().values())  # the last post left both topics
+    assert sorted(_memberships()) == ["events", "news"]

@@ -1,27 +1,46 @@
 """What a webhook (and the events feed) says about an event: built when it is sent, from the row as it is then.
 
-Thin by default: type, timestamp, data.id. An endpoint granted signups:read also gets the person's fields,
-unless the person has been erased since: then the payload is thin whatever the grant (nothing of them is
-stored with the event, so nothing of them can be sent after the erasure).
+Thin by default: type, timestamp, data.id. An endpoint granted signups:read also gets the person's fields
+(and their topics: each with when it was chosen, confirmed and left), unless the person has been erased since:
+then the payload is thin whatever the grant (nothing of them is stored with the event, so nothing of them can
+be sent after the erasure).
 """
 
 from __future__ import annotations
 
 import json
 
+from django.db.models import Prefetch, prefetch_related_objects
+
 from api.models import Event
-from users.models import Signup
+from users.models import Signup, SignupTopic
 
 FIELDS = ["full_name", "email", "phone", "language", "consent", "consent_at", "consent_version", "created_at",
           "confirmed_at", "withdrawn_at", "email_blocked_at"]  # fmt: skip
+
+
+TOPIC_FIELDS = ["chosen_at", "confirmed_at", "withdrawn_at"]
+
+
+def memberships() -> Prefetch:
+    """Return the prefetch a list of people needs for `person` (two queries a page, not one per person)."""
+    return Prefetch("memberships", queryset=SignupTopic.objects.select_related("topic"))
+
+
+def _iso(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
 
 
 def person(signup: Signup) -> dict:
     """Return the person's fields as the API and full payloads show them."""
     data = {"id": signup.pk, "country": str(signup.country or "")}
     for name in FIELDS:
-        value = getattr(signup, name)
-        data[name] = value.isoformat() if hasattr(value, "isoformat") else value
+        data[name] = _iso(getattr(signup, name))
+    prefetch_related_objects([signup], memberships())  # nothing to do when the caller prefetched
+    data["topics"] = [
+        {"key": m.topic.key, **{name: _iso(getattr(m, name)) for name in TOPIC_FIELDS}}
+        for m in signup.memberships.all()
+    ]
     return data
 
 

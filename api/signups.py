@@ -28,6 +28,7 @@ from pydantic import BaseModel, IPvAnyAddress
 from api import keys, payloads
 from api.models import IdempotentRequest
 from api.problems import ERROR_CODES, ApiProblem, Problem
+from formdef import published, topicfields
 from users import signup_store
 from users.erasure import erase_signup
 from users.forms import SignupForm
@@ -46,6 +47,13 @@ ISO_TIME = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?([Zz]|[+-]\d
 Time = Annotated[str, Field(pattern=ISO_TIME, json_schema_extra={"format": "date-time"})]
 
 
+class TopicOut(BaseModel):
+    key: str
+    chosen_at: datetime
+    confirmed_at: datetime | None = Field(None, description="Set by the double opt-in (or at once when joined later).")
+    withdrawn_at: datetime | None = Field(None, description="When the person left the topic.")
+
+
 class SignupOut(BaseModel):  # plain pydantic: ninja's Schema wraps every item in a getter (half the page's time)
     id: int
     full_name: str
@@ -60,6 +68,7 @@ class SignupOut(BaseModel):  # plain pydantic: ninja's Schema wraps every item i
     confirmed_at: datetime | None
     withdrawn_at: datetime | None
     email_blocked_at: datetime | None
+    topics: list[TopicOut] = Field(default_factory=list, description="The topics chosen, with where each stands.")
 
 
 class SignupPage(BaseModel):
@@ -76,6 +85,12 @@ class Filters(Schema):
     since: Time | None = None
     until: Time | None = None
     language: str | None = Field(None, pattern=LANGUAGE)
+    topic: str | None = Field(
+        None,
+        max_length=40,
+        pattern=r"^[-a-zA-Z0-9_]+$",
+        description="Only this topic's confirmed members (by its key) who have not left it.",
+    )
 
 
 class SignupIn(Schema):
@@ -88,6 +103,10 @@ class SignupIn(Schema):
     consent_at: Time | None = Field(None, description="When the person consented (default: now).")
     ip: IPvAnyAddress | None = Field(None, description="The person's IP when they consented (evidence).")
     user_agent: str = Field("", max_length=512)
+    topics: list[Annotated[str, Field(max_length=40)]] = Field(
+        default_factory=list, max_length=50,
+        description="Keys of topics the person chose (public or hidden); confirmed with the address.",
+    )  # fmt: skip
 
 
 class Accepted(Schema):
@@ -145,6 +164,10 @@ def list_signups(request, filters: Query[Filters]):
         rows = rows.filter(created_at__lt=_aware(filters.until, "until"))
     if filters.language:
         rows = rows.filter(language=filters.language)
+    if filters.topic:  # one filter(): the three conditions hold on the same membership
+        rows = rows.filter(memberships__topic__key=filters.topic, memberships__confirmed_at__isnull=False,
+                           memberships__withdrawn_at__isnull=True)  # fmt: skip
+    rows = rows.prefetch_related(payloads.memberships())
     page = list(rows[: filters.limit + 1])
     more = len(page) > filters.limit
     page = page[: filters.limit]
@@ -179,15 +202,27 @@ def create_signup(request, data: SignupIn, idempotency_key: str | None = Header(
             raise ApiProblem(422, "Invalid signup", "Some fields are not valid.", errors=errors)
         ip = str(data.ip) if data.ip else None
         fields = form.to_signup_fields(ip=ip, user_agent=data.user_agent)
+        fields.pop("topics")  # the form offers public topics only; the API may name hidden ones too
+        topics = _topics(data.topics)
     now = timezone.now()
     fields["consent_at"] = min(_aware(data.consent_at, "consent_at"), now) if data.consent_at else now
-    created = signup_store.store(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL)
+    created = signup_store.store(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL, topics=topics)
     keys.audit(request, "create", {"created": created}, int(created))
     if idempotency_key is not None:
         IdempotentRequest.objects.using(router.db_for_write(IdempotentRequest)).filter(
             key=request.auth, idempotency_key=idempotency_key
         ).update(response_status=202)
     return Status(202, Accepted())
+
+
+def _topics(keys: list[str]) -> list[tuple[int, str]]:
+    """Return the chosen topics as the signup stores them (wording in the active language); 422 for an unknown key."""
+    definition = published.current()
+    unknown = [key for key in keys if definition.topic(key) is None]
+    if unknown:
+        errors = [{"loc": ["body", "topics"], "msg": f"not a topic: {key}"} for key in unknown]
+        raise ApiProblem(422, "Invalid signup", "Some topics are not defined.", errors=errors)
+    return topicfields.chosen(definition, list(dict.fromkeys(keys)))
 
 
 def _languages():

@@ -92,6 +92,7 @@ def snapshot(using: str | None = None) -> dict:
     ]
     topics = [
         {
+            "id": t.pk,  # the signup's statement stores memberships by id (users/signup_store.py)
             "key": t.key,
             "public": t.public,
             "name": t.name,

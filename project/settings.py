@@ -452,6 +452,8 @@ QUEUE_PRUNE_SECONDS = env_float("QUEUE_PRUNE_SECONDS", 600.0, minimum=1.0)
 # Signed links: seconds each kind stays valid (users/tokens.py): confirm 7 days, manage-my-data 30 days.
 CONFIRM_TTL = env_int("CONFIRM_TTL", 7 * 86400, minimum=60)
 MANAGE_TTL = env_int("MANAGE_TTL", 30 * 86400, minimum=60)
+# A topic's unsubscribe link (List-Unsubscribe of that topic's mailings, sent by an outside tool): a year.
+TOPIC_UNSUBSCRIBE_TTL = env_int("TOPIC_UNSUBSCRIBE_TTL", 365 * 86400, minimum=86400)
 # The cookie an emailed link is exchanged for at first use (users/selfservice.py): seconds it opens the pages.
 SELF_SERVICE_COOKIE_TTL = env_int("SELF_SERVICE_COOKIE_TTL", 30 * 60, minimum=60, maximum=86400)
 # "Send me my link" (/my-data/): requests per client IP and per address per window (requests/seconds).

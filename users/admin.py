@@ -29,13 +29,16 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django_tasks.base import TaskResultStatus
 
+from formdef.models import Topic
 from project.db.state import use_primary
 from users import emails, export, imports
 from users.admin_lists import (
     CountryFilter,
     EmailBlockedFilter,
     SignupPaginator,
+    SignupTopicInline,
     StatusFilter,
+    TopicFilter,
     country_names,
     ip_display,
     time_display,
@@ -103,7 +106,7 @@ class ConsentEventInline(admin.TabularInline):
     """The person's consent ledger on their record: the proof of opt-in, read-only (append-only by design)."""
 
     model = ConsentEvent
-    fields = readonly_fields = ["kind", "at_shown", "wording_version", "ip_shown"]
+    fields = readonly_fields = ["kind", "topic", "at_shown", "wording_version", "ip_shown"]
     at_shown = time_display("at", "at")
     ip_shown = ip_display("ip", "IP")
     extra = 0
@@ -118,11 +121,16 @@ class ConsentEventInline(admin.TabularInline):
         return False
 
 
+def _topic_id(key: str | None) -> int | None:
+    """Return the id of the topic the list is filtered by, or None."""
+    return Topic.objects.filter(key=key).values_list("pk", flat=True).first() if key else None
+
+
 @admin.register(Signup)
 class SignupAdmin(admin.ModelAdmin):
     list_display = ["full_name", "email", "status", "country_name", "consent", "created_at_shown"]
     list_filter = [StatusFilter, ("created_at", admin.DateFieldListFilter), ("country", CountryFilter), "consent",
-                   EmailBlockedFilter]  # fmt: skip
+                   EmailBlockedFilter, TopicFilter]  # fmt: skip
     search_fields = ["full_name", "email"]  # icontains, served by the trigram indexes
     readonly_fields = fields = ["status", *(SHOWN_AS.get(f, f) for f in (*COLLECTED_FIELDS, *STATUS_FIELDS))]
     ip_address_shown = ip_display("ip_address", "IP address")
@@ -138,7 +146,7 @@ class SignupAdmin(admin.ModelAdmin):
     def language_name(self, obj: Signup) -> str:
         return f"{_language_name(obj)} ({obj.language})"
 
-    inlines = [ConsentEventInline]
+    inlines = [ConsentEventInline, SignupTopicInline]
     ordering = ["-created_at", "-id"]
     sortable_by = ["created_at_shown"]  # created_at: the only order with an index behind it for every filter
     list_per_page = 50
@@ -247,7 +255,8 @@ class SignupAdmin(admin.ModelAdmin):
         self.message_user(request, f"{kind.upper()} export {audit.pk} started ({export.SCOPES[scope]}); "
                                    "it is recorded under Exports.")  # fmt: skip
         stream = export.xlsx_stream if kind == SignupExport.XLSX else export.csv_stream
-        response = StreamingHttpResponse(stream(queryset, audit), content_type=export.FORMATS[kind])
+        topic_id = _topic_id(request.GET.get(TopicFilter.parameter_name))  # its unsubscribe URL per row
+        response = StreamingHttpResponse(stream(queryset, audit, topic_id), content_type=export.FORMATS[kind])
         name = f"signups-{scope}-{timezone.now():%Y%m%d-%H%M%S}.{kind}"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["Cache-Control"] = "no-store"

@@ -12,8 +12,9 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from formdef.models import Topic
 from users.forms import country_choices
-from users.models import STATUSES
+from users.models import STATUSES, SignupTopic
 
 
 class SignupPaginator(Paginator):
@@ -143,3 +144,45 @@ class StatusFilter(admin.SimpleListFilter):
         if self.value() in dict(STATUSES):  # read in order from users_signup_status_idx
             return queryset.filter(status=self.value())
         return queryset
+
+
+class TopicFilter(admin.SimpleListFilter):
+    """A topic's members (users.SignupTopic): confirmed and not left. The list's export then holds only them."""
+
+    title = "topic"
+    parameter_name = "topic"
+
+    def lookups(self, request, model_admin):
+        return [(t.key, t.key) for t in Topic.objects.order_by("position", "id")]
+
+    def queryset(self, request, queryset):
+        if self.value():  # one filter() call: the three conditions hold on the same membership row
+            return queryset.filter(memberships__topic__key=self.value(), memberships__confirmed_at__isnull=False,
+                                   memberships__withdrawn_at__isnull=True)  # fmt: skip
+        return queryset
+
+
+class SignupTopicInline(admin.TabularInline):
+    """The person's topics on their record (users/topics.py), read-only: only the person switches them."""
+
+    model = SignupTopic
+    fields = readonly_fields = [
+        "topic",
+        "wording_version",
+        "chosen_at_shown",
+        "confirmed_at_shown",
+        "withdrawn_at_shown",
+    ]
+    chosen_at_shown = time_display("chosen_at", "chosen at")
+    confirmed_at_shown = time_display("confirmed_at", "confirmed at")
+    withdrawn_at_shown = time_display("withdrawn_at", "left at")
+    extra = 0
+    can_delete = False
+    verbose_name = "topic"
+    verbose_name_plural = "topics"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

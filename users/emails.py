@@ -8,7 +8,8 @@
 3. A confirmation (or a pre-double-opt-in signup's reconfirmation) is not sent for an address already
    confirmed, nor once consent was withdrawn.
 4. Every email carries the signed "manage my data" link, the privacy page, and List-Unsubscribe with
-   List-Unsubscribe-Post (RFC 8058 one-click): a POST there withdraws consent.
+   List-Unsubscribe-Post (RFC 8058 one-click): a POST there withdraws consent. A mailing about one topic
+   carries that topic's headers instead (users.topics.list_unsubscribe_headers): it leaves that topic only.
 5. Every email is in the person's language (Signup.language, the form's language at signup), whoever or
    whatever queued it: subject, text and HTML are rendered under translation.override(signup.language).
 6. EMAIL_PROVIDER=ses sends through django-anymail's Amazon SES (v2 API, boto3, AWS_ENDPOINT_URL honoured,
@@ -28,7 +29,7 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
-from users import privacy, tokens
+from users import privacy, tokens, topics
 from users.models import Signup
 
 logger = logging.getLogger("users.emails")
@@ -95,6 +96,8 @@ def _build(signup: Signup, kind: str) -> EmailMultiAlternatives:
         "privacy_contact": settings.PRIVACY_CONTACT,
         "confirm_days": settings.CONFIRM_TTL // 86400,
         "manage_days": settings.MANAGE_TTL // 86400,
+        # The topics the person ticked (our own words, per language): confirming starts them too (users/topics.py).
+        "topic_names": topics.names(signup, translation.get_language()) if kind == CONFIRM else [],
         **links(signup),
     }
     text = render_to_string(f"users/email/{kind}.txt", ctx)

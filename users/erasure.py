@@ -2,8 +2,9 @@
 
 1. The row stays (counts by day stay true, the id stays a valid reference); everything that could identify
    or reach the person goes. Consent is cleared too: erasure withdraws it.
-2. The consent ledger keeps its entries (when, which wording) but loses every IP, and gains an `erased`
-   (on request, by the person or staff) or `purged` (retention) entry holding no personal data.
+2. The consent ledger keeps its entries (when, which wording, which topic) but loses every IP, and gains an
+   `erased` (on request, by the person or staff) or `purged` (retention) entry holding no personal data. The
+   person's topic memberships (users.SignupTopic) are deleted.
 3. The person's queued and past emails (the queue's task rows, users.tasks) are deleted: nothing more is
    sent, and no traceback or argument kept there can name them.
 4. Cached data about them goes too: the rate-limit counters naming their address (hashed) or their IP.
@@ -24,7 +25,7 @@ from django.utils import timezone
 from api import events
 from api.models import Event
 from users import tasks, tombstones
-from users.models import ConsentEvent, Erasure, Signup, Tombstone, erased_email
+from users.models import ConsentEvent, Erasure, Signup, SignupTopic, Tombstone, erased_email
 from users.ratelimits import forget_address
 from users.stats import invalidate_signup_count
 
@@ -74,6 +75,7 @@ def erase_signup(pk: int, user=None, *, reason: str = "erased", ledger: bool = T
             values["withdrawn_at"] = signup.withdrawn_at
         signup.save(using=using, update_fields=list(values))
         ConsentEvent.objects.using(using).filter(signup_id=pk).update(ip=None)
+        SignupTopic.objects.using(using).filter(signup_id=pk).delete()
         ConsentEvent.objects.using(using).create(signup_id=pk, kind=kind)
         tasks.forget_signup(pk, using=using)
         username = user.get_username() if user is not None else (SELF_SERVICE if kind == "erased" else RETENTION)

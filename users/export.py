@@ -1,7 +1,9 @@
 """Get collected data out for staff: the list as streaming CSV or XLSX, one person as JSON; each export audited.
 
 Which rows: the contactable people (Signup.objects.contactable()) unless staff explicitly choose "all
-records"; erased rows are never exported (scoped()).
+records"; erased rows are never exported (scoped()). Filtered by a topic (the list's topic filter), the
+export holds that topic's confirmed members and ends with each one's unsubscribe URL for that topic
+(users.topics.unsubscribe_url), so an outside mailing tool can send the topic's List-Unsubscribe.
 
 The CSV is read from a replica through a server-side cursor inside a transaction (outside one, Django
 declares the cursor WITH HOLD, and PostgreSQL then materialises the whole result before the first row),
@@ -20,10 +22,10 @@ from collections.abc import Iterable, Iterator
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, transaction
-from django.db.models import CharField, Func, QuerySet
+from django.db.models import CharField, F, Func, QuerySet
 from django.utils import timezone
 
-from users import xlsx
+from users import topics, xlsx
 from users.models import COLLECTED_FIELDS, STATUS_FIELDS, Signup, SignupExport
 
 logger = logging.getLogger("users")
@@ -104,7 +106,16 @@ def finish_audit(export: SignupExport, rows: int, complete: bool) -> None:
     )  # fmt: skip
 
 
-def csv_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
+UNSUBSCRIBE_COLUMN = "unsubscribe_url"  # a topic-filtered export's last column (its topic's one-click link)
+EMAIL_COLUMN = EXPORT_FIELDS.index("email")
+
+
+def _with_unsubscribe(row, topic_id: int):
+    """Return the row with this person's unsubscribe URL for the topic appended (signed here, never stored)."""
+    return (*row, topics.unsubscribe_url(Signup(pk=row[0], email=row[EMAIL_COLUMN]), topic_id))
+
+
+def csv_stream(queryset: QuerySet, export: SignupExport, topic_id: int | None = None) -> Iterator[bytes]:
     """Yield the queryset's rows as UTF-8 CSV pieces; complete the audit with the rows handed out.
 
     A piece counts as sent once yielded: whether the client's socket really took it is unknowable, and an
@@ -113,14 +124,15 @@ def csv_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)  # text quoted; ids and booleans bare
     buffer.write("\ufeff")  # BOM: Excel then reads UTF-8 names correctly
-    writer.writerow(EXPORT_FIELDS)
+    writer.writerow([*EXPORT_FIELDS, UNSUBSCRIBE_COLUMN] if topic_id else EXPORT_FIELDS)
     sent = pending = 0
     complete = False
     try:
         with transaction.atomic(using=queryset.db):
             columns = [IsoUTC(field) if field in TIME_FIELDS else field for field in EXPORT_FIELDS]
             for row in queryset.values_list(*columns).iterator(chunk_size=CHUNK_ROWS):
-                writer.writerow(safe_row(row))
+                cells = safe_row(row)
+                writer.writerow([*cells, _with_unsubscribe(row, topic_id)[-1]] if topic_id else cells)
                 pending += 1
                 if buffer.tell() >= FLUSH_BYTES:
                     sent, pending = sent + pending, 0
@@ -132,20 +144,21 @@ def csv_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
         finish_audit(export, sent, complete)
 
 
-def xlsx_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
+def xlsx_stream(queryset: QuerySet, export: SignupExport, topic_id: int | None = None) -> Iterator[bytes]:
     """Yield the queryset's rows as an XLSX file with typed cells, in pieces; complete the audit as csv_stream."""
-    kinds = [XLSX_KINDS.get(field, xlsx.TEXT) for field in EXPORT_FIELDS]
+    kinds = [XLSX_KINDS.get(field, xlsx.TEXT) for field in EXPORT_FIELDS] + ([xlsx.TEXT] if topic_id else [])
+    header = [*XLSX_HEADER, UNSUBSCRIBE_COLUMN] if topic_id else XLSX_HEADER
     sent, complete = 0, False
 
     def rows():
         nonlocal sent
         for row in queryset.values_list(*EXPORT_FIELDS).iterator(chunk_size=CHUNK_ROWS):
             sent += 1
-            yield row
+            yield _with_unsubscribe(row, topic_id) if topic_id else row
 
     try:
         with transaction.atomic(using=queryset.db):  # a server-side cursor that does not materialise (above)
-            yield from xlsx.stream(XLSX_HEADER, kinds, rows(), sheet="signups", flush_bytes=FLUSH_BYTES)
+            yield from xlsx.stream(header, kinds, rows(), sheet="signups", flush_bytes=FLUSH_BYTES)
         complete = True
     finally:
         finish_audit(export, sent, complete)
@@ -162,9 +175,21 @@ def person_json(signup: Signup) -> str:
     """Return everything stored about one person, with their consent ledger, as the JSON they are sent."""
     data = {field: getattr(signup, field) for field in PERSON_FIELDS}
     data["country"] = signup.country.code or ""  # a django-countries Country object otherwise
-    events = list(signup.events.using(signup._state.db).values(*EVENT_FIELDS))
-    body = {"signup": data, "consent_ledger": events, "exported_at": timezone.now()}
+    rows = signup.events.using(signup._state.db).values(*EVENT_FIELDS, "topic__key")
+    # Each event's topic by its key (None: the form's own consent), named "topic" like the other fields.
+    events = [{name: row[name] for name in EVENT_FIELDS} | {"topic": row["topic__key"]} for row in rows]
+    body = {"signup": data, "topics": person_topics(signup), "consent_ledger": events,
+            "exported_at": timezone.now()}  # fmt: skip
     return json.dumps(body, cls=DjangoJSONEncoder, indent=2)
+
+
+TOPIC_FIELDS = ["wording_version", "chosen_at", "confirmed_at", "withdrawn_at"]
+
+
+def person_topics(signup: Signup) -> list[dict]:
+    """Return the person's topic memberships (key, wording, when chosen, confirmed, left), as their JSON holds them."""
+    rows = signup.memberships.using(signup._state.db).values(*TOPIC_FIELDS, key=F("topic__key"))
+    return [{"key": row["key"], **{name: row[name] for name in TOPIC_FIELDS}} for row in rows]
 
 
 def filters_of(params: Iterable[tuple[str, str]]) -> dict:

@@ -11,6 +11,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
+from formdef import published, topicfields
 from users import consent
 from users.consent import CONSENT_TEXT
 
@@ -85,21 +86,34 @@ class SignupForm(forms.Form):
 
     FIELDS = ("full_name", "email", "phone", "country", "consent")
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, definition: published.Definition | None = None, **kwargs) -> None:
         # Django deep-copies every field for each form so that a form may change its own. This one changes a
         # field only when it has errors (full_clean): until then it shares the class's, read-only.
         self.base_fields = {}
         super().__init__(*args, **kwargs)
         del self.base_fields
         self.fields = dict(type(self).base_fields)
+        self.definition = definition if definition is not None else published.BARE
+        # The topics staff defined (formdef/topicfields.py): built once per version and language, shared too.
+        self.fields.update(topicfields.build(self.definition))
 
     def full_clean(self) -> None:
         super().full_clean()
         if self.errors:  # about to mark fields: this form's own copies, and bound fields made from them
-            self.fields, self._bound_fields_cache = copy.deepcopy(type(self).base_fields), {}
+            self.fields, self._bound_fields_cache = copy.deepcopy(self.fields), {}
         for name in self.errors:  # screen readers announce the error with its field
             if name in self.fields:
                 self.fields[name].widget.attrs["aria-describedby"] = f"id_{name}_error"
+
+    @property
+    def topic_options(self) -> list[dict]:
+        """The topic checkboxes the template shows above the consent box (formdef/topicfields.py)."""
+        getlist = getattr(self.data, "getlist", None)
+        if self.is_bound:
+            ticked = getlist(topicfields.FIELD) if getlist else []
+        else:  # the language switch (users/language.py) hands back what was ticked as initial data
+            ticked = self.initial.get(topicfields.FIELD) or []
+        return topicfields.options(self.definition, ticked)
 
     @property
     def is_bot(self) -> bool:
@@ -145,4 +159,6 @@ class SignupForm(forms.Form):
         data = {name: self.cleaned_data[name] for name in self.FIELDS}
         data.update(consent_at=timezone.now(), consent_version=consent.current_version())  # always given
         ua = "".join(ch for ch in user_agent if ch.isprintable())[:512]
+        # Not a column: (topic id, wording version) pairs, stored with the row by users.signup_store.store(topics=).
+        data["topics"] = topicfields.chosen(self.definition, self.cleaned_data.get(topicfields.FIELD, []))
         return {**data, "language": translation.get_language() or "en", "ip_address": ip, "user_agent": ua}

@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from formdef import published, topicfields
 from users.forms import SignupForm
 from users.selfservice import LinkForm
 
@@ -66,10 +67,13 @@ def _next(request) -> str:
 
 def _form_again(request, template: str, form_class):
     """Show the form in the new language with what was typed (and its errors, if it showed them)."""
+    kwargs = {"definition": published.current()} if form_class is SignupForm else {}  # its topics (and fields)
     if request.POST.get(SHOWN_ERRORS):
-        form = form_class(request.POST)
+        form = form_class(request.POST, **kwargs)
         form.is_valid()  # the errors, now in the new language
     else:
-        form = form_class(initial={name: request.POST.get(name, "") for name in form_class.base_fields})
+        initial = {name: request.POST.get(name, "") for name in form_class.base_fields}
+        initial[topicfields.FIELD] = request.POST.getlist(topicfields.FIELD)  # the ticked topics stay ticked
+        form = form_class(initial=initial, **kwargs)
     ctx = {"form": form}
     return render(request, template, ctx, status=400 if form.errors else 200)

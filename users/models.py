@@ -265,10 +265,16 @@ class ConsentEvent(models.Model):
     signup = models.ForeignKey(Signup, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=10, choices=KINDS)
     at = models.DateTimeField(default=timezone.now)
-    # Which consent wording, in which language (users.consent), the person had seen when this happened.
-    wording_version = models.CharField(max_length=40, blank=True)
+    # Which consent wording, in which language (users.consent, or a topic's: formdef.published), the person had
+    # seen when this happened.
+    wording_version = models.CharField(max_length=64, blank=True)
     # The client as seen through the load balancer; None when no person acted (purge) and after erasure.
     ip = models.GenericIPAddressField(null=True, blank=True)
+    # The topic this event is about (users.topics); None: the consent to be contacted at all (the form's box).
+    # Not indexed: nothing lists the ledger by topic (memberships are SignupTopic), and the migration then adds a
+    # NULL column to a large table without building an index while the table is locked.
+    topic = models.ForeignKey("formdef.Topic", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                              db_index=False)  # fmt: skip
 
     class Meta:
         ordering = ["at", "id"]
@@ -281,6 +287,39 @@ class ConsentEvent(models.Model):
         if not self._state.adding:
             raise ValueError("the consent ledger is append-only (erasure clears IPs with a queryset update)")
         super().save(*args, **kwargs)
+
+
+class SignupTopic(models.Model):
+    """A person's membership of one topic (users/topics.py): chosen on the form or the manage page.
+
+    Confirmed by the double opt-in (or at once when joined from the manage page: the address is proven);
+    withdrawn on its own (preference centre, the topic's unsubscribe link) or with all consent. Erasure deletes
+    the row; the ledger (ConsentEvent.topic) keeps when and which wording, as for the form's consent.
+    """
+
+    signup = models.ForeignKey(Signup, on_delete=models.CASCADE, related_name="memberships")
+    # PROTECT: a topic people joined is deactivated, never deleted (the ledger names it too).
+    topic = models.ForeignKey("formdef.Topic", on_delete=models.PROTECT, related_name="memberships",
+                              db_index=False)  # (topic, confirmed_at) below serves it  # fmt: skip
+    # The topic's consent words the person agreed to: "<topic>:<language>:<digest>" (formdef.published).
+    wording_version = models.CharField(max_length=64, blank=True)
+    chosen_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["topic__position", "topic_id"]
+        constraints = [models.UniqueConstraint(fields=["signup", "topic"], name="users_signuptopic_unique")]
+        # The topic's members, for its counts, filter and export (signup_id is the unique index's first column).
+        indexes = [models.Index(fields=["topic", "confirmed_at"], name="users_signuptopic_topic_idx")]
+
+    def __str__(self) -> str:
+        return f"signup {self.signup_id} in {self.topic_id}"
+
+    @property
+    def is_active(self) -> bool:
+        """In the topic now: confirmed and not withdrawn."""
+        return self.confirmed_at is not None and self.withdrawn_at is None
 
 
 class SnsMessage(models.Model):

@@ -34,6 +34,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -41,10 +42,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from api import events
 from api.models import Event
+from formdef import published
+from formdef.models import Topic
+from formdef.topicfields import words
 from project import ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
-from users import consent, emails, export, tokens, withdrawal
+from users import consent, emails, export, tokens, topics, withdrawal
 from users.erasure import erase_signup
 from users.forms import SignupForm, clean_text
 from users.models import ConsentEvent, Signup
@@ -173,6 +177,7 @@ def _confirm(request, find):
         wording = signup.consent_version or consent.version(signup.language)
         ConsentEvent.objects.using(using).create(signup=signup, kind=ConsentEvent.CONFIRMED, ip=ip,
                                                  wording_version=wording)  # fmt: skip
+        topics.confirm(signup, ip)  # the topics chosen on the form, one `confirmed` event each
         events.record(Event.CONFIRMED, signup.pk, using=using)  # api/: webhooks and the events feed
         transaction.on_commit(invalidate_signup_count, using=using)
     logger.info("signup %s: address confirmed", signup.pk)
@@ -194,10 +199,32 @@ def manage(request):
         signup, problem = _visitor(request, tokens.MANAGE)
         if signup is None:
             return _bad_link(request, problem, forget=tokens.MANAGE)
-        ctx = {"signup": signup, "events": list(signup.events.all()),
+        events = list(signup.events.select_related("topic"))
+        for event in events:  # the topic an event is about, in the page's language
+            event.topic_name = words(event.topic.name, get_language()) if event.topic else ""
+        ctx = {"signup": signup, "events": events,
                "consent_words": consent.wording(signup.consent_version) if signup.consent_version else None,
-               "just_confirmed": "confirmed" in request.GET, "just_withdrawn": "withdrawn" in request.GET}  # fmt: skip
+               "just_confirmed": "confirmed" in request.GET, "just_withdrawn": "withdrawn" in request.GET,
+               "topic_choices": topics.choices(signup, published.current(), get_language()),
+               "just_switched": "topics" in request.GET}  # fmt: skip
     return render(request, "users/manage.html", ctx)
+
+
+MAX_TOPICS_POSTED = 200  # more keys than any form offers: the rest are ignored, never looked up
+
+
+@never_cache
+@require_POST
+def manage_topics(request):
+    """The preference centre's Save: join and leave topics, each change a ledger event naming the topic."""
+    wanted = set(request.POST.getlist("topics")[:MAX_TOPICS_POSTED])
+    with transaction.atomic(using=router.db_for_write(Signup)):
+        signup, problem = _visitor(request, tokens.MANAGE, lock=True)
+        if signup is None:
+            return _bad_link(request, problem, forget=tokens.MANAGE)
+        if signup.withdrawn_at is None and signup.consent:  # consent withdrawn: no topic can be joined or kept
+            topics.switch(signup, wanted, published.current(), get_language(), client_ip(request))
+    return redirect(reverse("users:manage_page") + "?topics=1")
 
 
 @never_cache
@@ -275,6 +302,31 @@ def _unsubscribe(request, find):
         withdrawal.withdraw(signup, client_ip(request))
     ctx = {"done": True, "language_next": reverse("users:home")}  # not back to a URL holding a token
     return _forget(render(request, "users/unsubscribe.html", ctx), tokens.UNSUBSCRIBE)
+
+
+# --- leave one topic (its List-Unsubscribe: RFC 8058 one-click on the link; a page with a button for people) ---
+@_token_url
+@csrf_exempt  # mail providers POST here without our cookie; the signed token is the authentication
+@require_http_methods(["GET", "POST"])
+def topic_unsubscribe(request, token: str):
+    """Leave the link's topic (POST) or show what pressing the button does (GET: mail scanners open links)."""
+    try:
+        claim, topic_id = tokens.read_topic(token)
+    except tokens.BadToken as exc:
+        return _bad_link(request, exc.reason)
+    using = router.db_for_write(Signup)
+    with transaction.atomic(using=using):
+        rows = Signup.objects.using(using)
+        signup = (rows.select_for_update() if request.method == "POST" else rows).filter(pk=claim.signup_id).first()
+        topic = Topic.objects.using(using).filter(pk=topic_id).first()
+        if signup is None or signup.is_erased or topic is None or not tokens.matches(tokens.TOPIC_UNSUBSCRIBE, claim,
+                                                                                     signup.email):  # fmt: skip
+            return _bad_link(request, "invalid")
+        if request.method == "POST":
+            topics.leave(signup, topic_id, client_ip(request))
+    ctx = {"done": request.method == "POST", "topic_name": words(topic.name, get_language()),
+           "language_next": reverse("users:home")}  # fmt: skip
+    return render(request, "users/unsubscribe_topic.html", ctx)
 
 
 # --- send me my link ---------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Storing a signup: the row, its consent event and its email in one statement (users.views calls `store`).
 
 1. On PostgreSQL one statement, one round trip (the row, its consent event, its email, its api Event for the
-   webhooks): INSERT ... ON CONFLICT DO NOTHING, so a known address raises
-   no unique-violation ERROR (whose STATEMENT line would carry the person's data into the server log).
+   webhooks, and the topics chosen, if any: a membership and a `given` event per topic, from two arrays
+   unnested in the statement, joined with formdef_topic so that a topic gone since the form was shown is
+   skipped, never an error; no topic chosen: no such part): INSERT ... ON CONFLICT DO NOTHING, so a known
+   address raises no unique-violation ERROR (whose STATEMENT line would carry the person's data into the
+   server log).
 2. The statement is built from the models' own fields (ours and the queue library's), so a new column is
    never forgotten; only table and column names are formatted in, every value is a parameter.
 3. Elsewhere (SQLite, local mode) the same happens in one transaction of ORM calls.
@@ -15,6 +18,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 
 import psycopg
@@ -26,16 +30,20 @@ from django_tasks_db.models import DBTaskResult
 
 from api import events
 from api.models import Event
+from formdef.models import Topic
 from project.db import state
 from project.db.monitor import WRITE_POSITION_SQL, lsn_to_int
 from users import tasks
-from users.models import ConsentEvent, Signup, is_email_conflict
+from users.models import ConsentEvent, Signup, SignupTopic, is_email_conflict
 
 logger = logging.getLogger("users")
 
 
-def store(signup: Signup, *, ip: str | None, notice_after: timedelta) -> bool:
+def store(signup: Signup, *, ip: str | None, notice_after: timedelta, topics: Sequence[tuple[int, str]] = ()) -> bool:
     """Store a new signup with its `given` event and its confirmation email, or queue a notice for a known one.
+
+    `topics`: (topic id, wording version) of each topic chosen (formdef.topicfields.chosen); a known address
+    joins none here (it manages its topics from its own page).
 
     Returns whether a new row was stored (the view answers the same either way). On PostgreSQL this is
     one statement, one round trip: INSERT ... ON CONFLICT DO NOTHING, so a known address raises no
@@ -46,8 +54,8 @@ def store(signup: Signup, *, ip: str | None, notice_after: timedelta) -> bool:
     """
     using = router.db_for_write(Signup)
     if connections[using].vendor == "postgresql":
-        return _one_statement(signup, ip=ip, notice_after=notice_after, using=using)
-    return _orm(signup, ip=ip, notice_after=notice_after, using=using)
+        return _one_statement(signup, ip=ip, notice_after=notice_after, using=using, topics=topics)
+    return _orm(signup, ip=ip, notice_after=notice_after, using=using, topics=topics)
 
 
 def insert_parts(instance: models.Model, connection, overrides: dict[str, str]) -> tuple[str, str, list]:
@@ -71,7 +79,7 @@ def insert_parts(instance: models.Model, connection, overrides: dict[str, str]) 
     return ", ".join(columns), ", ".join(values), params
 
 
-def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str) -> bool:
+def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str, topics=()) -> bool:
     connection = connections[using]
     now = timezone.now()
     cols, vals, params = insert_parts(signup, connection, {})
@@ -81,12 +89,14 @@ def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, u
     created = Event(type=Event.CREATED, signup_id=0, at=now, fanned_out=False)  # the webhooks' outbox (api/)
     v_cols, v_vals, v_params = insert_parts(created, connection, {"signup_id": "s.id"})
     t_cols, t_vals, t_params = _email_insert_parts(connection, signup_id_sql="q.id", kind_sql="q.kind")
+    chosen_sql, chosen_args = _topic_parts(signup, connection, ip=ip, now=now, topics=topics)
     # Only table and column names from the models are formatted in; every value is a parameter.
     insert = f"INSERT INTO {Signup._meta.db_table} ({cols}) VALUES ({vals})"  # noqa: S608
     sql = (
         f"WITH s AS ({insert} ON CONFLICT DO NOTHING RETURNING id),"  # noqa: S608
         f" e AS (INSERT INTO {ConsentEvent._meta.db_table} ({e_cols}) SELECT {e_vals} FROM s WHERE %s),"
         f" v AS (INSERT INTO {Event._meta.db_table} ({v_cols}) SELECT {v_vals} FROM s),"
+        f"{chosen_sql}"
         f" d AS (UPDATE {Signup._meta.db_table} SET notice_sent_at = %s WHERE lower(email) = lower(%s)"
         "   AND NOT EXISTS (SELECT 1 FROM s) AND email_blocked_at IS NULL"
         "   AND (notice_sent_at IS NULL OR notice_sent_at <= %s) RETURNING id),"
@@ -94,7 +104,8 @@ def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, u
         f" t AS (INSERT INTO {tasks.table()} ({t_cols}) SELECT {t_vals} FROM q)"
         f" SELECT EXISTS (SELECT 1 FROM s), {WRITE_POSITION_SQL}"  # and the position to read it back at
     )
-    args = [*params, *e_params, signup.consent, *v_params, now, signup.email, now - notice_after, *t_params]
+    args = [*params, *e_params, signup.consent, *v_params, *chosen_args, now, signup.email, now - notice_after,
+            *t_params]  # fmt: skip
     started = time.monotonic()
     try:
         created, lsn, timeline = _run(connection, sql, args)
@@ -112,6 +123,28 @@ def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, u
         created, lsn, timeline = _run(connection, sql, args)
     state.note_position(timeline, lsn_to_int(lsn))  # the position cookie needs no query of its own
     return created
+
+
+def _topic_parts(signup: Signup, connection, *, ip: str | None, now, topics) -> tuple[str, list]:
+    """Return the statement's parts that store the topics chosen (a membership and a `given` event each), or
+    nothing when none was chosen: the statement is then the plain signup's (each shape prepared once)."""
+    if not topics:
+        return "", []
+    member = SignupTopic(signup_id=0, topic_id=0, chosen_at=signup.consent_at or now)
+    m_cols, m_vals, m_params = insert_parts(member, connection, _TOPIC_OVERRIDES)
+    given = ConsentEvent(signup_id=0, kind=ConsentEvent.GIVEN, at=signup.consent_at or now, ip=ip)
+    g_cols, g_vals, g_params = insert_parts(given, connection, _TOPIC_OVERRIDES)
+    # x(topic_id, wording): the chosen topics; joined with the table, so a topic gone since is skipped.
+    chosen = (
+        " FROM s CROSS JOIN unnest(%s::bigint[], %s::text[]) AS x(topic_id, wording)"
+        f" JOIN {Topic._meta.db_table} ON {Topic._meta.db_table}.id = x.topic_id"
+    )
+    sql = (
+        f" m AS (INSERT INTO {SignupTopic._meta.db_table} ({m_cols}) SELECT {m_vals}{chosen}),"
+        f" g AS (INSERT INTO {ConsentEvent._meta.db_table} ({g_cols}) SELECT {g_vals}{chosen} WHERE %s),"
+    )
+    ids, wordings = [pk for pk, _w in topics], [wording for _pk, wording in topics]
+    return sql, [*m_params, ids, wordings, *g_params, ids, wordings, signup.consent]
 
 
 def _run(connection, sql: str, args: list) -> tuple:
@@ -139,7 +172,7 @@ def _server_bound_cursor(connection):
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
-def _orm(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str) -> bool:
+def _orm(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str, topics=()) -> bool:
     now = timezone.now()
     with transaction.atomic(using=using):
         try:
@@ -157,9 +190,21 @@ def _orm(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str)
         if signup.consent:
             given = {"kind": ConsentEvent.GIVEN, "at": signup.consent_at or now, "ip": ip}
             ConsentEvent.objects.using(using).create(signup=signup, wording_version=signup.consent_version, **given)
+            known = set(
+                Topic.objects.using(using).filter(pk__in=[pk for pk, _w in topics]).values_list("pk", flat=True)
+            )
+            for pk, wording in topics:
+                if pk in known:
+                    SignupTopic.objects.using(using).create(signup=signup, topic_id=pk, wording_version=wording,
+                                                            chosen_at=given["at"])  # fmt: skip
+                    ConsentEvent.objects.using(using).create(signup=signup, topic_id=pk, wording_version=wording,
+                                                             **given)  # fmt: skip
         tasks.enqueue_email(signup.pk, "confirm")
         events.record(Event.CREATED, signup.pk, using=using)
     return True
+
+
+_TOPIC_OVERRIDES = {"signup_id": "s.id", "topic_id": "x.topic_id", "wording_version": "x.wording"}
 
 
 @functools.cache

@@ -80,6 +80,20 @@ def _refresh() -> int:
         cache.delete(LOCK_KEY)
 
 
+TOPIC_COUNT_KEY = "users:topic-count:{}"
+
+
+def topic_count(topic_id: int) -> int:
+    """Return a topic's contactable members for the landing page (/?topic=<key>), cached COUNT_TTL_SECONDS.
+
+    Simpler than the total's rules above (no stale serving, no lock): only a page asking for a topic pays it,
+    and a miss is one indexed count of that topic's confirmed memberships.
+    """
+    rows = Signup.objects.contactable().filter(memberships__topic_id=topic_id, memberships__confirmed_at__isnull=False,
+                                               memberships__withdrawn_at__isnull=True)  # fmt: skip
+    return cache.get_or_set(TOPIC_COUNT_KEY.format(topic_id), rows.count, COUNT_TTL_SECONDS)
+
+
 def invalidate_signup_count() -> None:
     cache.delete_many([COUNT_KEY, FRESH_KEY])
 

@@ -12,6 +12,10 @@
    erasure raise it, and every link and cookie made before is refused (`opens`). Links mailed before versions
    existed carry none and count as version 0.
 6. A confirm token is single-use by its effect: once confirmed_at is set, the link answers "already used".
+7. A topic's unsubscribe link (List-Unsubscribe of a topic's mailing, and the topic-filtered exports for an
+   outside mailing tool) names the signup and the topic, and leaves that topic only. It is bound to the address
+   (erasure kills it) but not to the link version, and lives TOPIC_UNSUBSCRIBE_TTL (a year by default): a
+   mailing tool sends it for months, and "send me a new link" must not break every list's unsubscribe button.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 CONFIRM = "confirm"
 MANAGE = "manage"
 UNSUBSCRIBE = "unsubscribe"
-_SALTS = {CONFIRM: "users.tokens.confirm", MANAGE: "users.tokens.manage", UNSUBSCRIBE: "users.tokens.unsubscribe"}
+TOPIC_UNSUBSCRIBE = "topic-unsubscribe"
+_SALTS = {CONFIRM: "users.tokens.confirm", MANAGE: "users.tokens.manage", UNSUBSCRIBE: "users.tokens.unsubscribe",
+          TOPIC_UNSUBSCRIBE: "users.tokens.topic-unsubscribe"}  # fmt: skip
 _COOKIE_SALTS = {purpose: f"{salt}.cookie" for purpose, salt in _SALTS.items()}
 
 
@@ -97,3 +103,25 @@ def opens(purpose: str, claim: Claim, signup) -> str:
     if claim.version != signup.link_version:  # a newer link was sent, or consent withdrawn: this one is revoked
         return "expired"
     return ""
+
+
+def make_topic(signup, topic_id: int) -> str:
+    """Return a signed token that leaves topic `topic_id` for this person (rule 7: not bound to the link version)."""
+    check = address_check(TOPIC_UNSUBSCRIBE, signup.email)
+    return _signer(TOPIC_UNSUBSCRIBE, False).sign_object([signup.pk, check, topic_id])
+
+
+def read_topic(token: str) -> tuple[Claim, int]:
+    """Return (the claim, the topic id) of a topic's unsubscribe token, or raise BadToken (no database read)."""
+    try:
+        value = _signer(TOPIC_UNSUBSCRIBE, False).unsign_object(token, max_age=settings.TOPIC_UNSUBSCRIBE_TTL)
+    except signing.SignatureExpired:
+        raise BadToken("expired") from None
+    except (signing.BadSignature, ValueError, UnicodeError):
+        raise BadToken("invalid") from None
+    if not (isinstance(value, list) and len(value) == 3 and isinstance(value[1], str)):
+        raise BadToken("invalid")
+    signup_id, check, topic_id = value
+    if not all(isinstance(n, int) and not isinstance(n, bool) and 0 < n < 2**63 for n in (signup_id, topic_id)):
+        raise BadToken("invalid")
+    return Claim(signup_id=signup_id, check=check), topic_id

@@ -20,6 +20,8 @@ urlpatterns = [
     path("my-data/manage/", selfservice.manage, name="manage_page"),
     path("my-data/manage/download/", selfservice.download, name="download"),
     path("my-data/manage/withdraw/", selfservice.withdraw, name="withdraw"),
+    path("my-data/manage/topics/", selfservice.manage_topics, name="manage_topics"),
+    path("my-data/unsubscribe/topic/<str:token>/", selfservice.topic_unsubscribe, name="topic_unsubscribe"),
     path("my-data/manage/erase/", selfservice.erase, name="erase"),
     path("my-data/<str:token>/", selfservice.manage_link, name="manage"),
 ]

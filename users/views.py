@@ -19,6 +19,8 @@ from django.utils.translation import get_language
 from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.http import require_http_methods
 
+from formdef import published
+from formdef.topicfields import words
 from project import metrics, ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
@@ -26,7 +28,7 @@ from project.middleware import database_unavailable
 from users import signup_store
 from users.forms import SignupForm
 from users.models import Signup
-from users.stats import signup_count
+from users.stats import signup_count, topic_count
 
 logger = logging.getLogger("users")
 
@@ -46,7 +48,7 @@ _HOME_PAGES: dict[tuple[str, int], tuple[float, bytes]] = {}
 def home(request):
     count = signup_count()
     if request.GET:  # any query string: rendered for this request only (it is echoed in the language form)
-        return render(request, "users/home.html", {"signup_count": count})
+        return render(request, "users/home.html", {"signup_count": count, **_topic_count(request.GET.get("topic"))})
     key = (get_language(), count)
     page = _HOME_PAGES.get(key)
     if page is None or page[0] < time.monotonic():
@@ -57,6 +59,14 @@ def home(request):
     return HttpResponse(page[1])
 
 
+def _topic_count(key: str | None) -> dict:
+    """The landing page's count for one public topic (/?topic=<key>): its name and confirmed members; {} if none."""
+    topic = published.current().topic(key) if isinstance(key, str) and len(key) <= 40 else None
+    if topic is None or not topic["public"]:
+        return {}
+    return {"topic_name": words(topic["name"], get_language()), "topic_count": topic_count(topic["id"])}
+
+
 @receiver(setting_changed)
 def _forget_home_pages(**kwargs) -> None:
     _HOME_PAGES.clear()  # tests that override SITE_NAME and the like see their own page
@@ -65,7 +75,7 @@ def _forget_home_pages(**kwargs) -> None:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def signup(request):
-    form = SignupForm(request.POST if request.method == "POST" else None)
+    form = SignupForm(request.POST if request.method == "POST" else None, definition=published.current())
     if request.method == "POST":
         ip = client_ip(request)
         refused = ratelimit.refuse_client(request, "signup", settings.SIGNUP_RATE_LIMIT, "users/signup.html",
@@ -79,8 +89,9 @@ def signup(request):
             typed = {"name": form.cleaned_data["full_name"], "email": form.cleaned_data["email"], "c": 0}
             return _thanks_redirect(request, typed)
         fields = form.to_signup_fields(ip=ip, user_agent=request.headers.get("User-Agent", ""))
+        topics = fields.pop("topics")  # memberships, stored in the same statement (users/signup_store.py)
         try:
-            created = signup_store.store(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL)
+            created = signup_store.store(Signup(**fields), ip=ip, notice_after=NOTICE_INTERVAL, topics=topics)
         except (OperationalError, InterfaceError) as exc:
             logger.error("signup: database unavailable (%s), nothing stored", exc.__class__.__name__)
             return database_unavailable(request, ctx={"form": form, "unavailable": True},

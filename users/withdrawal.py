@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from api import events
 from api.models import Event
+from users import topics
 from users.models import ConsentEvent, Signup
 from users.stats import invalidate_signup_count
 
@@ -23,6 +24,7 @@ def withdraw(signup: Signup, ip: str | None) -> bool:
     signup.save(update_fields=["withdrawn_at", "consent", "link_version"])
     ConsentEvent.objects.using(signup._state.db).create(signup=signup, kind=ConsentEvent.WITHDRAWN, ip=ip,
                                                         wording_version=signup.consent_version)  # fmt: skip
+    topics.leave_all(signup, ip)  # every topic too, each with its own `withdrawn` event
     events.record(Event.WITHDRAWN, signup.pk, using=signup._state.db)  # api/: webhooks and the events feed
     transaction.on_commit(invalidate_signup_count, using=signup._state.db)
     logger.info("signup %s: consent withdrawn", signup.pk)

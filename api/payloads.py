@@ -22,6 +22,8 @@ def person(signup: Signup) -> dict:
     for name in FIELDS:
         value = getattr(signup, name)
         data[name] = value.isoformat() if hasattr(value, "isoformat") else value
+    # The fields staff added (formdef), typed as stored, and the form version they were answered on.
+    data["answers"], data["form_version"] = signup.answers or {}, signup.form_version
     return data
 
 

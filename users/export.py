@@ -23,7 +23,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import CharField, Func, QuerySet
 from django.utils import timezone
 
-from users import xlsx
+from users import answers, xlsx
 from users.models import COLLECTED_FIELDS, STATUS_FIELDS, Signup, SignupExport
 
 logger = logging.getLogger("users")
@@ -104,6 +104,30 @@ def finish_audit(export: SignupExport, rows: int, complete: bool) -> None:
     )  # fmt: skip
 
 
+# --- the answers to the fields staff added (formdef): a column each, after the fixed ones ----------------
+ANSWER_XLSX_KINDS = {"number": xlsx.NUMBER, "yesno": xlsx.BOOL, "date": xlsx.DATE}
+LIST_SEPARATOR = "; "  # a multiple choice's values in one cell
+
+
+def answer_columns(using: str | None = None) -> list[dict]:
+    """Return the fields with a column: current ones in form order, then switched-off ones (users/answers.py)."""
+    return answers.columns(using=using)
+
+
+def answer_header(columns: list[dict]) -> list[str]:
+    return [f"answer_{spec['key']}" for spec in columns]  # never clashes with a fixed column's name
+
+
+def answer_cells(stored: dict | None, columns: list[dict]) -> list:
+    """Return one row's answer cells, typed: numbers and booleans as such, dates ISO, choices by value."""
+    stored = stored if isinstance(stored, dict) else {}
+    cells = []
+    for spec in columns:
+        value = stored.get(spec["key"])
+        cells.append(LIST_SEPARATOR.join(map(str, value)) if isinstance(value, list) else value)
+    return cells
+
+
 def csv_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
     """Yield the queryset's rows as UTF-8 CSV pieces; complete the audit with the rows handed out.
 
@@ -113,14 +137,15 @@ def csv_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)  # text quoted; ids and booleans bare
     buffer.write("\ufeff")  # BOM: Excel then reads UTF-8 names correctly
-    writer.writerow(EXPORT_FIELDS)
+    extra = answer_columns(queryset.db)
+    writer.writerow([*EXPORT_FIELDS, *answer_header(extra)])
     sent = pending = 0
     complete = False
     try:
         with transaction.atomic(using=queryset.db):
             columns = [IsoUTC(field) if field in TIME_FIELDS else field for field in EXPORT_FIELDS]
-            for row in queryset.values_list(*columns).iterator(chunk_size=CHUNK_ROWS):
-                writer.writerow(safe_row(row))
+            for row in queryset.values_list(*columns, "answers").iterator(chunk_size=CHUNK_ROWS):
+                writer.writerow([*safe_row(row[:-1]), *map(safe_cell, answer_cells(row[-1], extra))])
                 pending += 1
                 if buffer.tell() >= FLUSH_BYTES:
                     sent, pending = sent + pending, 0
@@ -134,18 +159,21 @@ def csv_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
 
 def xlsx_stream(queryset: QuerySet, export: SignupExport) -> Iterator[bytes]:
     """Yield the queryset's rows as an XLSX file with typed cells, in pieces; complete the audit as csv_stream."""
+    extra = answer_columns(queryset.db)
     kinds = [XLSX_KINDS.get(field, xlsx.TEXT) for field in EXPORT_FIELDS]
+    kinds += [ANSWER_XLSX_KINDS.get(spec["kind"], xlsx.TEXT) for spec in extra]
     sent, complete = 0, False
 
     def rows():
         nonlocal sent
-        for row in queryset.values_list(*EXPORT_FIELDS).iterator(chunk_size=CHUNK_ROWS):
+        for row in queryset.values_list(*EXPORT_FIELDS, "answers").iterator(chunk_size=CHUNK_ROWS):
             sent += 1
-            yield row
+            yield (*row[:-1], *answer_cells(row[-1], extra))
 
     try:
         with transaction.atomic(using=queryset.db):  # a server-side cursor that does not materialise (above)
-            yield from xlsx.stream(XLSX_HEADER, kinds, rows(), sheet="signups", flush_bytes=FLUSH_BYTES)
+            header = [*XLSX_HEADER, *answer_header(extra)]
+            yield from xlsx.stream(header, kinds, rows(), sheet="signups", flush_bytes=FLUSH_BYTES)
         complete = True
     finally:
         finish_audit(export, sent, complete)
@@ -162,8 +190,13 @@ def person_json(signup: Signup) -> str:
     """Return everything stored about one person, with their consent ledger, as the JSON they are sent."""
     data = {field: getattr(signup, field) for field in PERSON_FIELDS}
     data["country"] = signup.country.code or ""  # a django-countries Country object otherwise
+    data["answers"] = signup.answers or {}  # typed, as stored: the fields staff added (formdef)
+    data["form_version"] = signup.form_version
     events = list(signup.events.using(signup._state.db).values(*EVENT_FIELDS))
-    body = {"signup": data, "consent_ledger": events, "exported_at": timezone.now()}
+    # The answers again with each field's label and the value in words, in the person's language.
+    told = [{"key": a["key"], "label": a["label"], "value": a["value"], "shown": a["shown"]}
+            for a in answers.labelled(signup, signup.language)]  # fmt: skip
+    body = {"signup": data, "answers_explained": told, "consent_ledger": events, "exported_at": timezone.now()}
     return json.dumps(body, cls=DjangoJSONEncoder, indent=2)
 
 

@@ -34,6 +34,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
@@ -44,7 +45,7 @@ from api.models import Event
 from project import ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
-from users import consent, emails, export, tokens, withdrawal
+from users import answers, consent, emails, export, tokens, withdrawal
 from users.erasure import erase_signup
 from users.forms import SignupForm, clean_text
 from users.models import ConsentEvent, Signup
@@ -197,6 +198,7 @@ def manage(request):
         ctx = {"signup": signup, "events": list(signup.events.all()),
                "consent_words": consent.wording(signup.consent_version) if signup.consent_version else None,
                "just_confirmed": "confirmed" in request.GET, "just_withdrawn": "withdrawn" in request.GET}  # fmt: skip
+        ctx["answers"] = answers.labelled(signup, get_language() or signup.language)  # the fields staff added
     return render(request, "users/manage.html", ctx)
 
 

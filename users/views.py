@@ -71,16 +71,16 @@ def _forget_home_pages(**kwargs) -> None:
 def signup(request):
     definition, changed = _definition(request)
     form = SignupForm(request.POST if request.method == "POST" else None, definition=definition)
-    if changed:
-        # Not judged by a version the person did not see: shown again, with what they typed, nothing stored.
-        logger.info("signup: form version %s, shown again", changed)
-        return render(request, "users/signup.html", {"form": form, "form_changed": True}, status=409)
     if request.method == "POST":
         ip = client_ip(request)
         refused = ratelimit.refuse_client(request, "signup", settings.SIGNUP_RATE_LIMIT, "users/signup.html",
                                           {"form": form}, ip=ip)  # fmt: skip
         if refused:
             return refused
+    if changed:
+        # Not judged by a version the person did not see: shown again, with what they typed, nothing stored.
+        logger.info("signup: form version %s, shown again", changed)
+        return render(request, "users/signup.html", {"form": form, "form_changed": True}, status=409)
     if request.method == "POST" and form.is_valid():
         if form.is_bot:
             logger.info("signup: honeypot filled, nothing stored")

@@ -18,7 +18,8 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.contrib.admin.utils import flatten_fieldsets
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db import router, transaction
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -76,6 +77,16 @@ class FieldForm(forms.ModelForm):
         self.instance.choices = self._choices(cleaned.get("choices_text") or "", codes)
         return cleaned
 
+    def _update_errors(self, errors: ValidationError) -> None:
+        # The model's clean() names its own fields (choices, label): shown here on the inputs that edit them.
+        if hasattr(errors, "error_dict"):
+            mapped: dict[str, list] = {}
+            for name, found in errors.error_dict.items():
+                target = "choices_text" if name == "choices" else name
+                mapped.setdefault(target if target in self.fields else NON_FIELD_ERRORS, []).extend(found)
+            errors = ValidationError(mapped)
+        super()._update_errors(errors)
+
     def _choices(self, text: str, codes: list[str]) -> list[dict]:
         choices = []
         for number, line in enumerate(text.splitlines(), 1):
@@ -115,6 +126,12 @@ class FieldAdmin(admin.ModelAdmin):
             ("Limits", {"fields": ["max_length", "min_value", "max_value"],
                         "description": "Text: the most characters. Number: the range."}),
         ]  # fmt: skip
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        # The per-language inputs are added by FieldForm itself (one per offered language), not model fields.
+        names = flatten_fieldsets(self.get_fieldsets(request, obj))
+        kwargs.setdefault("fields", [name for name in names if not name.startswith(("label_", "help_"))])
+        return super().get_form(request, obj, change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):
         return ["key", "kind"] if obj is not None and obj.pk else []
@@ -175,7 +192,10 @@ class FieldAdmin(admin.ModelAdmin):
     def _snapshot_with_edit(self, request) -> tuple[dict, object]:
         object_id = request.POST.get("object_id", "")
         instance = Field.objects.filter(pk=object_id).first() if object_id.isdigit() else None
-        form = FieldForm(request.POST, instance=instance or Field())
+        data = request.POST.copy()
+        if instance is not None:  # fixed once saved: not among the edit page's inputs
+            data["key"], data["kind"] = instance.key, instance.kind
+        form = FieldForm(data, instance=instance or Field())
         if not form.is_valid():
             return published.snapshot(router.db_for_write(Field)), form.errors
         using = router.db_for_write(Field)

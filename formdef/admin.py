@@ -27,7 +27,7 @@ from django.urls import path, reverse
 from django.utils import translation
 
 from formdef import formfields, published
-from formdef.models import Field
+from formdef.models import Field, FormVersion
 
 CHOICE_SEPARATOR = "|"
 
@@ -214,6 +214,27 @@ class FieldAdmin(admin.ModelAdmin):
             messages.warning(request, "Nothing is published yet: save a field to publish the form.")
         extra_context = {**(extra_context or {}), "preview_url": reverse("admin:formdef_field_preview")}
         return super().changelist_view(request, extra_context)
+
+
+@admin.register(FormVersion)
+class FormVersionAdmin(admin.ModelAdmin):
+    """Every published version, read-only: who published what when (a signup keeps the id it answered)."""
+
+    list_display = ["id", "published_at", "published_by", "field_keys"]
+    fields = readonly_fields = ["id", "published_at", "published_by", "snapshot"]
+
+    @admin.display(description="fields")
+    def field_keys(self, obj: FormVersion) -> str:
+        return ", ".join(f["key"] for f in obj.snapshot.get("fields", ())) or "-"
+
+    def has_add_permission(self, request) -> bool:
+        return False  # written by publishing only
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # immutable: forms already open are judged by it
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 class _PreviewForm(forms.Form):

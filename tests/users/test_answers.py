@@ -10,6 +10,7 @@ from xml.etree import ElementTree
 
 import pytest
 from django.core import mail
+from django.db import IntegrityError, connection, transaction
 
 from api.models import Event
 from api.payloads import body as webhook_body
@@ -52,15 +53,13 @@ def test_a_signup_stores_its_answers_typed_with_the_version_in_the_one_statement
     assert _post(client, version.id).status_code == 302
     row = _row()
     assert row.answers == STORED and row.form_version == version.id
-    with __import__("django").db.connection.cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute("SELECT jsonb_typeof(answers->'seats'), jsonb_typeof(answers->'member'),"
                        " jsonb_typeof(answers->'interests') FROM users_signup")  # fmt: skip
         assert cursor.fetchone() == ("number", "boolean", "array")
 
 
 def test_the_database_refuses_answers_that_are_not_an_object():
-    from django.db import IntegrityError, transaction
-
     with pytest.raises(IntegrityError), transaction.atomic():
         Signup.objects.create(full_name="A", email="a@example.com", answers=["not", "an", "object"])
 

@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 import pytest
 from django.core import mail
 from django.db import IntegrityError, connection, transaction
+from django.test import Client
 
 from api.models import Event
 from api.payloads import body as webhook_body
@@ -147,7 +148,7 @@ def answered(client):
 
 
 def test_the_csv_has_a_column_per_field_with_typed_values(client, answered, pg):
-    staff = login_staff("exporter", "view_signup", "export_signup")
+    staff = login_staff("exporter", "view_signup", "export_signup", client=Client())
     pg.wait_for_replica()
     response = staff.post("/admin/users/signup/export-csv/", {"scope": "all"})
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
@@ -161,7 +162,7 @@ def test_the_csv_has_a_column_per_field_with_typed_values(client, answered, pg):
 
 
 def test_the_xlsx_cells_are_typed_numbers_booleans_and_dates(client, answered, pg):
-    staff = login_staff("exporter", "view_signup", "export_signup")
+    staff = login_staff("exporter", "view_signup", "export_signup", client=Client())
     pg.wait_for_replica()
     response = staff.post("/admin/users/signup/export-csv/", {"scope": "all", "format": "xlsx"})
     with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as book:
@@ -176,7 +177,7 @@ def test_the_xlsx_cells_are_typed_numbers_booleans_and_dates(client, answered, p
 
 
 def test_the_admin_filters_and_searches_answers(client, answered, pg):
-    staff = login_staff("viewer", "view_signup")
+    staff = login_staff("viewer", "view_signup", client=Client())
     other = Signup.objects.create(full_name="Bob", email="bob@example.com", answers={"source": "web"})
     pg.wait_for_replica()
     page = staff.get("/admin/users/signup/", {"answer_source": "press"}).content.decode()

@@ -129,8 +129,8 @@ class FieldAdmin(admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         # The per-language inputs are added by FieldForm itself (one per offered language), not model fields.
-        names = flatten_fieldsets(self.get_fieldsets(request, obj))
-        kwargs.setdefault("fields", [name for name in names if not name.startswith(("label_", "help_"))])
+        names = kwargs.get("fields") or flatten_fieldsets(self.get_fieldsets(request, obj))
+        kwargs["fields"] = [name for name in names if not name.startswith(("label_", "help_"))]
         return super().get_form(request, obj, change, **kwargs)
 
     def get_readonly_fields(self, request, obj=None):

@@ -60,7 +60,7 @@ def test_optional_fields_left_empty_are_absent_from_the_answers():
 
 
 def test_a_fraction_is_a_json_number_and_keeps_its_digits():
-    form = _form(define(["seats"]), f_seats="12.125")
+    form = SignupForm({**PERSON, "f_seats": "12.125"}, definition=define(["seats"]))
     assert form.is_valid(), form.errors
     assert formfields.answers(form.definition, form.cleaned_data) == {"seats": 12.125}
 

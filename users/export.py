@@ -31,7 +31,7 @@ logger = logging.getLogger("users")
 # The list: what was collected, where the person stands, and the language to write to them in.
 EXPORT_FIELDS = ["id", *COLLECTED_FIELDS, "status", "confirmed_at", "language"]
 # One person's JSON adds every status detail, and their consent ledger.
-PERSON_FIELDS = ["id", *COLLECTED_FIELDS, "status", *STATUS_FIELDS]
+PERSON_FIELDS = ["id", *COLLECTED_FIELDS, "status", *STATUS_FIELDS, "answers", "form_version"]  # answers: typed
 EVENT_FIELDS = ["kind", "at", "wording_version", "ip"]
 TIME_FIELDS = {"consent_at", "created_at", "confirmed_at"}
 # The spreadsheet's cell types (users.xlsx): the phone stays text, times are dates (in UTC, said in the header).
@@ -190,8 +190,6 @@ def person_json(signup: Signup) -> str:
     """Return everything stored about one person, with their consent ledger, as the JSON they are sent."""
     data = {field: getattr(signup, field) for field in PERSON_FIELDS}
     data["country"] = signup.country.code or ""  # a django-countries Country object otherwise
-    data["answers"] = signup.answers or {}  # typed, as stored: the fields staff added (formdef)
-    data["form_version"] = signup.form_version
     events = list(signup.events.using(signup._state.db).values(*EVENT_FIELDS))
     # The answers again with each field's label and the value in words, in the person's language.
     told = [{"key": a["key"], "label": a["label"], "value": a["value"], "shown": a["shown"]}

@@ -99,3 +99,20 @@ def test_a_choice_field_with_many_choices_is_a_list_and_few_are_radio_buttons():
     built = formfields.build_uncached(Definition(-1, (spec,)), "en")["f_source"]
     assert built.widget.input_type == "select" and built.choices[0] == ("", "—")
     assert formfields.build_uncached(Definition(-1, (few,)), "en")["f_source"].widget.input_type == "radio"
+
+
+def test_reading_the_published_version_does_not_send_the_request_s_reads_to_the_primary():
+    from django.core.cache import cache
+
+    from formdef import published
+    from project.db import state
+
+    version = define(["seats"])
+    cache.delete(published.POINTER_KEY)  # the pointer evicted: the database says which version is current
+    published.forget()
+    token = state.begin_request()
+    try:
+        assert published.current().id == version.id and published.get(version.id) is not None
+        assert not state.has_written()  # an export or a list read afterwards still goes to a replica
+    finally:
+        state.end_request(token)

@@ -71,7 +71,7 @@ def _post(app: AppServer, n: int, prefix: str, extra: dict | None = None) -> url
                                    "email": f"{prefix}-{n}@example.com", "consent": "on", "form_version": 0,
                                    **(extra or {})},
                                   doseq=True).encode()  # fmt: skip
-    client_ip = f"192.0.2.{n + 1}" if prefix == "count" else f"198.51.100.{n + 1}"  # one per person
+    client_ip = f"192.0.2.{n + 1}" if prefix in ("count", "fields") else f"198.51.100.{n + 1}"  # one per person
     headers = {"Cookie": f"csrftoken={TOKEN}", "Connection": "close", "X-Forwarded-For": client_ip}
     req = urllib.request.Request(app.url + "/signup/", data=body, headers=headers)
     try:
@@ -80,6 +80,13 @@ def _post(app: AppServer, n: int, prefix: str, extra: dict | None = None) -> url
         reply.close()
         return reply
     raise AssertionError("a signup POST must redirect")
+
+
+def _settle(app: AppServer, pg) -> None:
+    """Wait for the app's replica monitor to settle, once per app server (it samples at start only)."""
+    if not getattr(app, "monitor_settled", False):
+        _monitor_settled(pg)
+        app.monitor_settled = True  # a later test of the module finds no samples: the counts were reset since
 
 
 def _monitor_settled(pg, timeout: float = 15.0) -> None:
@@ -106,7 +113,7 @@ def test_a_signup_post_is_one_statement_on_the_primary_and_one_redis_command(cou
     client = redis.Redis.from_url(redis_server.url)
     for n in range(3):  # warm up: connections made, statements prepared
         assert _post(counted_app, n, "warm").status == 302
-    _monitor_settled(pg)
+    _settle(counted_app, pg)
     statement_counts(pg, reset=True)
     client.config_resetstat()
     replies = [_post(counted_app, n, "count") for n in range(POSTS)]
@@ -132,7 +139,7 @@ def test_with_three_staff_fields_a_signup_post_is_still_one_statement_and_one_re
     client = redis.Redis.from_url(redis_server.url)
     for n in range(3):  # warm up: the version read once by the app's process, statements prepared
         assert _post(counted_app, n, "warm3", extra).status == 302
-    _monitor_settled(pg)
+    _settle(counted_app, pg)
     statement_counts(pg, reset=True)
     client.config_resetstat()
     replies = [_post(counted_app, n, "fields", extra) for n in range(POSTS)]

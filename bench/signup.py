@@ -91,7 +91,7 @@ def _hammer(pg: PgCluster, url: str, app_name: str) -> tuple[dict, int]:
     sampler = threading.Thread(target=_count_connections, args=(pg, app_name, stop, peaks))
     sampler.start()
     try:
-        result = wrk(url, 100, f"hammer-{app_name}")
+        result = wrk(url, 100, f"hammer-{app_name}", extra=PLAIN)  # the bare form (0): see PLAIN
     finally:
         stop.set()
         sampler.join()
@@ -183,7 +183,7 @@ def run(bench: BenchEnv) -> dict:
         for app in apps:
             app.stop()
     figures = _figures(runs, home)
-    failed = sum(r["failed"] for r in runs["django"] + runs["nolog"] + home["django"] + home["nolog"])
+    failed = sum(r["failed"] for r in runs["django"] + runs["nolog"] + runs["fields"] + home["django"] + home["nolog"])
     failed += django_load["failed"]
     bound = WORKERS * THREADS * 2
     s, h = figures["signup"], figures["home"]

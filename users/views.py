@@ -37,6 +37,7 @@ THANKS_SALT = "users.thanks"
 THANKS_MAX_AGE = 3600
 FORM_VERSION = "form_version"  # the hidden input naming the published form version a form was rendered with
 VERSION_ID = re.compile(r"[0-9]{1,9}")
+UNREADABLE = "unreadable"  # the posted version could not be read: the database is unavailable
 NOTICE_INTERVAL = timedelta(hours=1)  # at most one "already signed up" email per address per hour
 # The landing page is the same for everyone who reads the same language and count (it is public, cached 10 s
 # by browsers already): each process keeps it rendered for a second instead of rendering it per request, the
@@ -77,6 +78,8 @@ def signup(request):
                                           {"form": form}, ip=ip)  # fmt: skip
         if refused:
             return refused
+    if changed == UNREADABLE:  # no database to read the version from: nor to store the signup
+        return database_unavailable(request, ctx={"form": form, "unavailable": True}, template="users/signup.html")
     if changed:
         # Not judged by a version the person did not see: shown again, with what they typed, nothing stored.
         logger.info("signup: form version %s, shown again", changed)
@@ -124,7 +127,7 @@ def _definition(request) -> tuple[published.Definition, str]:
         return (definition, "") if definition is not None else (published.current(), "unknown")
     except (OperationalError, InterfaceError):  # a version not held yet, and no database to read it from
         logger.warning("signup: form version unreadable (database unavailable)")
-        return published.BARE, "" if request.method != "POST" else "unreadable"
+        return published.BARE, "" if request.method != "POST" else UNREADABLE
 
 
 def _primary_reachable() -> bool:

@@ -122,3 +122,42 @@ def test_staff_define_fields_visitors_answer_in_every_language_and_see_export_an
     erased = Signup.objects.using("default").get(language="de")  # the language stays: it identifies nobody
     assert erased.answers == {} and erased.is_erased
     assert Signup.objects.using("default").get(email="visitor-fr@example.com").answers["seats"] == 12
+
+
+def test_a_definition_changed_while_the_form_is_open_is_judged_by_what_was_seen_or_shown_again(browser, app_server):
+    from tests.formdef.fields import define, words
+
+    OUTPUT.mkdir(exist_ok=True)
+    seen = define(["company"])  # required text, at most 40 characters
+    context = browser.new_context(viewport={"width": 420, "height": 900})
+    first, second = context.new_page(), context.new_page()
+    for page, n in ((first, 1), (second, 2)):
+        page.goto(f"{app_server.url}/signup/")
+        page.fill("input[name=full_name]", f"Open Form {n}")
+        page.fill("input[name=email]", f"open-{n}@example.com")
+        page.get_by_label("Company").fill("ACME Ltd")
+        page.check("input[name=consent]")
+    # Staff tighten the field and add a required question while both forms are open.
+    Field.objects.filter(key="company").update(max_length=3)
+    Field.objects.create(key="team", kind=Field.TEXT, required=True, label=words("Team"), position=5)
+    newer = published.publish("staff")
+    # The first visitor's form is judged by the version it showed: stored, as they answered it.
+    first.locator("#signup-form button[type=submit]").click()
+    first.wait_for_url("**/signup/thanks/")
+    row = Signup.objects.using("default").get(email="open-1@example.com")
+    assert row.form_version == seen.id and row.answers == {"company": "ACME Ltd"}
+    # The second names a version this server does not know (as after a restore): shown again, nothing stored.
+    second.evaluate("document.querySelector('input[name=form_version]').value = '999999'")
+    second.locator("#signup-form button[type=submit]").click()
+    assert "This form changed while you had it open" in second.get_by_role("alert").inner_text()
+    assert second.get_by_label("Full name").input_value() == "Open Form 2"  # what they typed is kept
+    assert not Signup.objects.using("default").filter(email="open-2@example.com").exists()
+    second.screenshot(path=OUTPUT / "fields-form-changed.png", full_page=True)
+    second.get_by_label("Company").fill("ACM")
+    second.get_by_label("Team").fill("Ops")
+    second.check("input[name=consent]")
+    second.locator("#signup-form button[type=submit]").click()
+    second.wait_for_url("**/signup/thanks/")
+    row = Signup.objects.using("default").get(email="open-2@example.com")
+    assert row.form_version == newer.pk and row.answers == {"company": "ACM", "team": "Ops"}
+    context.close()

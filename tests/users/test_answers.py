@@ -202,3 +202,23 @@ def test_the_api_and_a_full_webhook_payload_carry_the_answers(client, answered):
     event = Event.objects.using("default").filter(signup_id=answered.pk).first()
     assert json.loads(webhook_body(event, full=True, using="default"))["data"]["answers"] == STORED
     assert "answers" not in json.loads(webhook_body(event, full=False, using="default"))["data"]
+
+
+def test_the_purge_of_a_withdrawn_person_removes_their_answers(settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from users import retention
+
+    settings.RETENTION_WITHDRAWN_DAYS, settings.PURGE_MAX_FLOOR = 30, 100
+    settings.DOUBLE_OPT_IN_SINCE = timezone.now() - timedelta(days=365)
+    long_ago = timezone.now() - timedelta(days=31)
+    gone = Signup.objects.create(full_name="Old", email="old@example.com", answers=STORED, withdrawn_at=long_ago,
+                                 confirmed_at=long_ago, consent=True)  # fmt: skip
+    kept = Signup.objects.create(full_name="New", email="new@example.com", answers=STORED, confirmed_at=long_ago,
+                                 consent=True)  # fmt: skip
+    retention.purge()
+    gone.refresh_from_db()
+    kept.refresh_from_db()
+    assert gone.is_erased and gone.answers == {} and kept.answers == STORED

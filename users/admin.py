@@ -123,7 +123,7 @@ class SignupAdmin(admin.ModelAdmin):
     list_display = ["full_name", "email", "status", "country_name", "consent", "created_at_shown"]
     list_filter = [StatusFilter, ("created_at", admin.DateFieldListFilter), ("country", CountryFilter), "consent",
                    EmailBlockedFilter]  # fmt: skip
-    search_fields = ["full_name", "email", "answers"]  # icontains, served by the trigram indexes
+    search_fields = ["full_name", "email"]  # icontains, served by the trigram indexes
     readonly_fields = fields = ["status", *(SHOWN_AS.get(f, f) for f in (*COLLECTED_FIELDS, *STATUS_FIELDS)),
                                 "answers_shown", "form_version"]  # fmt: skip
     answers_shown = admin.display(description="answers")(lambda self, obj: admin_answers.record(obj))

@@ -3,8 +3,8 @@
 1. A filter per single choice, multiple choice and yes/no field of the published form (formdef), built once per
    form version. Each is a containment test, answers @> '{"key": value}' (a multiple choice: '{"key":
    [value]}'), which the GIN jsonb_path_ops index on answers serves (users migration 0013).
-2. Free text, numbers and dates are found with the list's search box (answers are searched as text, through a
-   trigram index like names and addresses).
+2. Free text, numbers and dates are not searched: a trigram index over the answers' text cost every signup's
+   INSERT a few dozen index entries (the bench's fields round); they are in the exports for that.
 """
 
 from __future__ import annotations

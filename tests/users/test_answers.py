@@ -176,7 +176,7 @@ def test_the_xlsx_cells_are_typed_numbers_booleans_and_dates(client, answered, p
     assert cell["answer_company"].find("m:is/m:t", NS).text == "ACME Ltd"
 
 
-def test_the_admin_filters_and_searches_answers(client, answered, pg):
+def test_the_admin_filters_by_answers_and_shows_them_on_the_record(client, answered, pg):
     staff = login_staff("viewer", "view_signup", client=Client())
     other = Signup.objects.create(full_name="Bob", email="bob@example.com", answers={"source": "web"})
     pg.wait_for_replica()
@@ -186,8 +186,6 @@ def test_the_admin_filters_and_searches_answers(client, answered, pg):
     assert "Ada Lovelace" in page and "bob@example.com" not in page
     page = staff.get("/admin/users/signup/", {"answer_member": "yes"}).content.decode()
     assert "Ada Lovelace" not in page
-    page = staff.get("/admin/users/signup/", {"q": "acme"}).content.decode()
-    assert "Ada Lovelace" in page and "bob@example.com" not in page
     record = staff.get(f"/admin/users/signup/{answered.pk}/change/").content.decode()
     assert "<th>How did you hear of us</th><td>Press</td>" in record
     assert other.pk

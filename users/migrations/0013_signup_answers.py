@@ -5,8 +5,9 @@ On PostgreSQL, without holding a lock on a live table for longer than a catalogu
   (its INSERT names no answers column) stores a row rather than failing;
 - CHECK (jsonb_typeof(answers) = 'object') is added NOT VALID (no scan under the ALTER's lock), then validated
   (a scan that lets signups in meanwhile);
-- the admin's filters (answers @> '{"key": value}') get a GIN jsonb_path_ops index and its search a trigram
-  index on UPPER(answers::text), both built CONCURRENTLY (hence atomic = False).
+- the admin's filters (answers @> '{"key": value}') get a GIN jsonb_path_ops index, built CONCURRENTLY (hence
+  atomic = False). No trigram index for searching answers as text: it costs every signup's INSERT dozens of
+  index entries (measured: docs/form.md), so the search box does not look into answers.
 SQLite (local mode) gets the columns only.
 """
 
@@ -15,7 +16,6 @@ from django.db import migrations, models
 CHECK = "users_signup_answers_object"
 INDEXES = {
     "users_signup_answers_gin": 'USING gin ("answers" jsonb_path_ops)',
-    "users_signup_answers_trgm": 'USING gin ((UPPER("answers"::text)) gin_trgm_ops)',
 }
 
 

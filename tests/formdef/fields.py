@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from formdef import published
 from formdef.models import Field
 
@@ -27,6 +29,16 @@ EVERY_KIND = {
     "member": {"kind": Field.YESNO, "label": words("Already a member")},
     "born": {"kind": Field.DATE, "label": words("Date of birth")},
 }  # fmt: skip
+
+
+def fresh_version_ids() -> None:
+    """Start version ids where no earlier test's were: a server process kept by the session (app_server) keeps
+    every version it read by id forever, as it may (ids never repeat), but each test's flush restarts them."""
+    from django.db import connection
+
+    start = 1000 + time.time_ns() // 1_000_000 % 900_000_000  # milliseconds: a new range for each test
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT setval(pg_get_serial_sequence('formdef_formversion', 'id'), %s)", [start])
 
 
 def define(keys=None, by: str = "tests") -> published.Definition:

@@ -6,6 +6,8 @@ erasure removes them."""
 import csv
 import io
 import json
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from formdef import published
 from formdef.models import Field
 from tests.conftest import OUTPUT
+from tests.formdef.fields import fresh_version_ids
 from tests.staff.conftest import PASSWORD, make_staff
 from tests.users.mail import link_in, mail_to
 from users.models import Signup
@@ -20,6 +23,27 @@ from users.models import Signup
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.browser, pytest.mark.slow]
 
 LANGS = ("en", "de", "fr", "es")
+
+
+def _served(base: str, version: int) -> None:
+    """Wait until every worker of the app server renders the form with `version` (each looks once a second)."""
+    deadline, seen = time.monotonic() + 15, 0
+    while seen < 10 and time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/signup/", timeout=10) as reply:
+            page = reply.read().decode()
+        seen = seen + 1 if f'name="form_version" value="{version}"' in page else 0
+        time.sleep(0.1)
+    assert seen == 10, f"the app server does not serve form version {version}"
+
+
+@pytest.fixture(autouse=True)
+def bare_form_afterwards(live_db, app_server):
+    """Leave the session's app server serving a form without fields: later tests post no form_version."""
+    yield
+    Field.objects.all().delete()
+    _served(app_server.url, published.publish("tests").pk)
+
+
 FIELDS = [  # what staff type: key, kind, labels, choices
     ("seats", "number", {"en": "Seats", "de": "Plätze", "fr": "Places", "es": "Plazas"}, ""),
     ("member", "yesno", {"en": "Already a member", "de": "Schon Mitglied", "fr": "Déjà membre", "es": "Ya socio"}, ""),
@@ -61,9 +85,11 @@ def test_staff_define_fields_visitors_answer_in_every_language_and_see_export_an
     browser, app_server, ses, worker
 ):
     OUTPUT.mkdir(exist_ok=True)
+    fresh_version_ids()
     _staff_defines_the_fields(browser, app_server.url)
     assert [f.key for f in Field.objects.order_by("position")] == ["seats", "member", "interests"]
     assert [f["key"] for f in published.current().fields] == ["seats", "member", "interests"]  # published
+    _served(app_server.url, published.current().id)
     for n, lang in enumerate(LANGS):
         email = f"visitor-{lang}@example.com"
         context = browser.new_context(viewport={"width": 420, "height": 1000}, locale=lang, accept_downloads=True)
@@ -128,7 +154,9 @@ def test_a_definition_changed_while_the_form_is_open_is_judged_by_what_was_seen_
     from tests.formdef.fields import define, words
 
     OUTPUT.mkdir(exist_ok=True)
+    fresh_version_ids()
     seen = define(["company"])  # required text, at most 40 characters
+    _served(app_server.url, seen.id)
     context = browser.new_context(viewport={"width": 420, "height": 900})
     first, second = context.new_page(), context.new_page()
     for page, n in ((first, 1), (second, 2)):

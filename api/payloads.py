@@ -41,6 +41,8 @@ def person(signup: Signup) -> dict:
         {"key": m.topic.key, **{name: _iso(getattr(m, name)) for name in TOPIC_FIELDS}}
         for m in signup.memberships.all()
     ]
+    # The fields staff added (formdef), typed as stored, and the form version they were answered on.
+    data["answers"], data["form_version"] = signup.answers or {}, signup.form_version
     return data
 
 

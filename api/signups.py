@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from django.db import IntegrityError, router, transaction
 from django.db.models import BooleanField, Q
@@ -69,6 +69,13 @@ class SignupOut(BaseModel):  # plain pydantic: ninja's Schema wraps every item i
     withdrawn_at: datetime | None
     email_blocked_at: datetime | None
     topics: list[TopicOut] = Field(default_factory=list, description="The topics chosen, with where each stands.")
+    answers: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Answers to the fields staff added to the form, by field key, typed: numbers as numbers, "
+        "dates as ISO 8601 strings, yes/no as booleans, multiple choice as lists of choice values; an "
+        "unanswered field is absent.",
+    )
+    form_version: int | None = Field(None, description="The published form version the answers were given on.")
 
 
 class SignupPage(BaseModel):

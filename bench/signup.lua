@@ -12,13 +12,14 @@ end
 
 function init(args)
   prefix = args[1] or "run"
+  extra = args[2] and ("&" .. args[2]) or ""  -- more fields (the form version, custom fields' answers)
   counter = 0
 end
 
 function request()
   counter = counter + 1
   local body = "csrfmiddlewaretoken=" .. token .. "&full_name=Bench+User&country=GB&consent=on&email=" ..
-      prefix .. "-" .. id .. "-" .. counter .. "%40example.com"
+      prefix .. "-" .. id .. "-" .. counter .. "%40example.com" .. extra
   local client = "10." .. id .. "." .. (math.floor(counter / 256) % 256) .. "." .. (counter % 256)
   return wrk.format("POST", "/signup/", {
     ["Content-Type"] = "application/x-www-form-urlencoded",

@@ -29,11 +29,16 @@ LUA = BASE_DIR / "bench" / "signup.lua"
 WORKERS, THREADS = task_gunicorn()  # the ECS web task's, for every app
 
 
-def wrk(url: str, connections: int, tag: str, seconds: int = SECONDS, script: Path | None = LUA) -> dict:
-    """Run wrk (with the signup script unless `script` is None); return requests/s, requests and failures."""
+def wrk(
+    url: str, connections: int, tag: str, seconds: int = SECONDS, script: Path | None = LUA, extra: str = ""
+) -> dict:
+    """Run wrk (with the signup script unless `script` is None); return requests/s, requests and failures.
+
+    `extra`: more form fields for each signup POST, urlencoded (the custom fields' answers and form version).
+    """
     if not shutil.which("wrk"):
         raise SystemExit("bench: wrk is not installed (apt-get install wrk)")
-    args = ["-s", str(script), url, "--", tag] if script else [url]
+    args = ["-s", str(script), url, "--", tag, *([extra] if extra else [])] if script else [url]
     out = subprocess.run(
         ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", *args],
         capture_output=True,
@@ -63,10 +68,10 @@ def cpu_seconds(app: AppServer) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def measured(app: AppServer, url: str, tag: str, script: Path | None = LUA) -> dict:
+def measured(app: AppServer, url: str, tag: str, script: Path | None = LUA, extra: str = "") -> dict:
     """One wrk round of 32 connections, with the app's CPU milliseconds per request."""
     before = cpu_seconds(app)
-    result = wrk(url, 32, tag, script=script)
+    result = wrk(url, 32, tag, script=script, extra=extra)
     result["cpu_ms"] = (cpu_seconds(app) - before) * 1000 / max(result["requests"], 1)
     return result
 
@@ -86,18 +91,19 @@ def _hammer(pg: PgCluster, url: str, app_name: str) -> tuple[dict, int]:
     sampler = threading.Thread(target=_count_connections, args=(pg, app_name, stop, peaks))
     sampler.start()
     try:
-        result = wrk(url, 100, f"hammer-{app_name}")
+        result = wrk(url, 100, f"hammer-{app_name}", extra=PLAIN)  # the bare form (0): see PLAIN
     finally:
         stop.set()
         sampler.join()
     return result, peaks[0]
 
 
-def _alternate(apps: dict[str, AppServer], label: str, script: Path | None) -> dict[str, list[dict]]:
+def _alternate(apps: dict[str, AppServer], label: str, script: Path | None,
+               extras: dict[str, str] | None = None) -> dict[str, list[dict]]:  # fmt: skip
     runs: dict[str, list[dict]] = {name: [] for name in apps}
     for i in range(ROUNDS):
         for name, app in apps.items():
-            runs[name].append(measured(app, app.url, f"{name}{i}", script=script))
+            runs[name].append(measured(app, app.url, f"{name}{i}", script=script, extra=(extras or {}).get(name, "")))
             last = runs[name][-1]
             print(f"  round {i + 1} {label} {name:6s} {last['rps']:8.0f} req/s  {last['cpu_ms']:5.2f} ms CPU/request",
                   flush=True)  # fmt: skip
@@ -111,6 +117,31 @@ def _median(runs: list[dict], key: str) -> float:
 def _ratio(runs: dict[str, list[dict]], ours: str, peer: str, key: str = "rps") -> float:
     """The median over rounds of each round's ratio (both measured within seconds of each other)."""
     return statistics.median(a[key] / b[key] for a, b in zip(runs[ours], runs[peer], strict=True))
+
+
+# The plain signup's POST names the bare form version (0): judged by it, no look-up of the current version.
+PLAIN = "form_version=0"
+# The form of issue 28's bench: three fields staff defined (and, once merged, two topics), all answered.
+BENCH_FIELDS = """
+from formdef.models import Field
+from formdef import published
+words = lambda en: {"en": en, "de": en, "fr": en, "es": en}
+Field.objects.create(key="company", kind="text", max_length=80, required=True, label=words("Company"), position=1)
+Field.objects.create(key="source", kind="choice", label=words("Source"), position=2, choices=[
+    {"value": v, "label": words(v.title())} for v in ("press", "friend", "web")])
+Field.objects.create(key="member", kind="yesno", label=words("Member"), position=3)
+# TOPICS HOOK: the lead adds two topics here after merging, e.g.
+# Topic.objects.create(key="news", name=words("News"), consent=words("Send me news")), and "events" likewise.
+print(published.publish("bench").pk)
+"""
+# What each signup of the 'fields' rounds answers; TOPICS HOOK: add the two topics' inputs here (e.g. "&t_news=on").
+BENCH_ANSWERS = "f_company=Bench+Ltd&f_source=web&f_member=yes"
+
+
+def _custom_form(bench: BenchEnv) -> str:
+    """Define and publish the bench's fields; return the form fields each 'fields' signup posts."""
+    version = bench.manage("shell", "-c", BENCH_FIELDS).stdout.decode().strip().splitlines()[-1]
+    return f"form_version={int(version)}&{BENCH_ANSWERS}"
 
 
 def _visit_table(bench: BenchEnv) -> None:
@@ -136,7 +167,11 @@ def run(bench: BenchEnv) -> dict:
             app.start(log=bench.root / f"app-{app.port}.log")
         print(f"{WORKERS} workers x {THREADS} threads each; django = production log, nolog = LOG_LEVEL=WARNING")
         print(f"signup POSTs: {ROUNDS} alternating rounds x {SECONDS}s, 2 wrk threads x 32 connections")
-        runs = _alternate({"django": django_app, "nolog": quiet_app, "bare": bare_app}, "POST /signup/", LUA)
+        form = _custom_form(bench)
+        print("the 'fields' rounds post to the django app with the staff-defined fields answered (bench/signup.py "
+              "_custom_form)")  # fmt: skip
+        runs = _alternate({"django": django_app, "nolog": quiet_app, "fields": django_app, "bare": bare_app},
+                          "POST /signup/", LUA, extras={"fields": form, "django": PLAIN, "nolog": PLAIN})  # fmt: skip
         print(f"GET /: {ROUNDS} alternating rounds x {SECONDS}s, 2 wrk threads x 32 connections")
         home = _alternate({"django": django_app, "nolog": quiet_app, "flask": flask_app}, "GET /", None)
         for app in (quiet_app, flask_app):  # the quiet app shares our application_name: not counted below
@@ -148,7 +183,7 @@ def run(bench: BenchEnv) -> dict:
         for app in apps:
             app.stop()
     figures = _figures(runs, home)
-    failed = sum(r["failed"] for r in runs["django"] + runs["nolog"] + home["django"] + home["nolog"])
+    failed = sum(r["failed"] for r in runs["django"] + runs["nolog"] + runs["fields"] + home["django"] + home["nolog"])
     failed += django_load["failed"]
     bound = WORKERS * THREADS * 2
     s, h = figures["signup"], figures["home"]
@@ -156,6 +191,9 @@ def run(bench: BenchEnv) -> dict:
     print(f"\nsignup POSTs/s (medians)  django {s['django_rps']:6.0f}  logging off {s['nolog_rps']:6.0f}  "
           f"bare WSGI+psycopg {s['bare_rps']:6.0f}")  # fmt: skip
     print(f"  ratio to the ceiling: {s['ratio']:.2f} with production logging, {s['ratio_nolog']:.2f} with logging off")
+    print(f"  with three staff-defined fields answered: {s['fields_rps']:6.0f}/s, ratio to the ceiling "
+          f"{s['ratio_fields']:.2f} ({s['ratio_fields'] / s['ratio'] - 1:+.1%} against the plain signup's; "
+          f"goal within 10 %), app CPU {s['fields_cpu']:.2f} ms per signup")  # fmt: skip
     print(f"  app CPU per signup: django {s['django_cpu']:.2f} ms, logging off {s['nolog_cpu']:.2f} ms, "
           f"bare {s['bare_cpu']:.2f} ms (x{s['django_cpu'] / s['bare_cpu']:.1f})")  # fmt: skip
     print(f"GET / requests/s (medians)  django {h['django_rps']:6.0f}  logging off {h['nolog_rps']:6.0f}  "
@@ -181,6 +219,7 @@ def _figures(runs: dict[str, list[dict]], home: dict[str, list[dict]]) -> dict:
     signup |= {
         "ratio": round(_ratio(runs, "django", "bare"), 3),
         "ratio_nolog": round(_ratio(runs, "nolog", "bare"), 3),
+        "ratio_fields": round(_ratio(runs, "fields", "bare"), 3),
     }
     gets = {f"{name}_{key}": round(_median(home[name], key), 3) for name in home for key in ("rps", "cpu_ms")}
     gets = {k.replace("_cpu_ms", "_cpu"): v for k, v in gets.items()}

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import router, transaction
+from django.db import DEFAULT_DB_ALIAS, router, transaction
 
 from formdef.models import Field, FormVersion, Topic
 
@@ -146,7 +146,9 @@ def get(version_id: int) -> Definition | None:
     if definition is not None:
         return definition
     row = None
-    for alias in dict.fromkeys([router.db_for_read(FormVersion), router.db_for_write(FormVersion)]):
+    # The primary by its alias: asking the router for the write alias would mark this request as having
+    # written, and send its later reads (an export, a list) to the primary.
+    for alias in dict.fromkeys([router.db_for_read(FormVersion), DEFAULT_DB_ALIAS]):
         row = FormVersion.objects.using(alias).filter(pk=version_id).values_list("snapshot", flat=True).first()
         if row is not None:
             break
@@ -160,8 +162,8 @@ def get(version_id: int) -> Definition | None:
 
 
 def _latest_id() -> int:
-    alias = router.db_for_write(FormVersion)  # the pointer decides what is current: never a lagging replica
-    return FormVersion.objects.using(alias).order_by("-id").values_list("id", flat=True).first() or 0
+    # The pointer decides what is current: never a lagging replica (the alias, not the router: see `get`).
+    return FormVersion.objects.using(DEFAULT_DB_ALIAS).order_by("-id").values_list("id", flat=True).first() or 0
 
 
 def forget() -> None:

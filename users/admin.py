@@ -31,7 +31,7 @@ from django_tasks.base import TaskResultStatus
 
 from formdef.models import Topic
 from project.db.state import use_primary
-from users import emails, export, imports
+from users import admin_answers, emails, export, imports
 from users.admin_lists import (
     CountryFilter,
     EmailBlockedFilter,
@@ -132,7 +132,9 @@ class SignupAdmin(admin.ModelAdmin):
     list_filter = [StatusFilter, ("created_at", admin.DateFieldListFilter), ("country", CountryFilter), "consent",
                    EmailBlockedFilter, TopicFilter]  # fmt: skip
     search_fields = ["full_name", "email"]  # icontains, served by the trigram indexes
-    readonly_fields = fields = ["status", *(SHOWN_AS.get(f, f) for f in (*COLLECTED_FIELDS, *STATUS_FIELDS))]
+    readonly_fields = fields = ["status", *(SHOWN_AS.get(f, f) for f in (*COLLECTED_FIELDS, *STATUS_FIELDS)),
+                                "answers_shown", "form_version"]  # fmt: skip
+    answers_shown = admin.display(description="answers")(lambda self, obj: admin_answers.record(obj))
     ip_address_shown = ip_display("ip_address", "IP address")
     confirmed_ip_shown = ip_display("confirmed_ip", "Confirmed from IP")
     phone_shown = admin.display(description="phone")(lambda self, obj: obj.phone or "-")
@@ -159,6 +161,9 @@ class SignupAdmin(admin.ModelAdmin):
     def country_name(self, obj: Signup) -> str:
         # Not "country": the admin would rebuild the 250 country choices twice for every row (~3 ms a row).
         return country_names().get(obj.country.code) or "-"
+
+    def get_list_filter(self, request):
+        return [*self.list_filter, *admin_answers.filters()]  # one per choice and yes/no field staff added
 
     def has_add_permission(self, request) -> bool:
         return False  # records come from the public form only

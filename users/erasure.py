@@ -51,6 +51,7 @@ def anonymous_values(pk: int) -> dict:
         "user_agent": "",
         "confirmed_ip": None,
         "email_blocked_reason": "",
+        "answers": {},  # the fields staff added (formdef): what the person answered goes with them
     }
 
 

@@ -25,7 +25,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import CharField, F, Func, QuerySet
 from django.utils import timezone
 
-from users import topics, xlsx
+from users import answers, topics, xlsx
 from users.models import COLLECTED_FIELDS, STATUS_FIELDS, Signup, SignupExport
 
 logger = logging.getLogger("users")
@@ -33,7 +33,7 @@ logger = logging.getLogger("users")
 # The list: what was collected, where the person stands, and the language to write to them in.
 EXPORT_FIELDS = ["id", *COLLECTED_FIELDS, "status", "confirmed_at", "language"]
 # One person's JSON adds every status detail, and their consent ledger.
-PERSON_FIELDS = ["id", *COLLECTED_FIELDS, "status", *STATUS_FIELDS]
+PERSON_FIELDS = ["id", *COLLECTED_FIELDS, "status", *STATUS_FIELDS, "answers", "form_version"]  # answers: typed
 EVENT_FIELDS = ["kind", "at", "wording_version", "ip"]
 TIME_FIELDS = {"consent_at", "created_at", "confirmed_at"}
 # The spreadsheet's cell types (users.xlsx): the phone stays text, times are dates (in UTC, said in the header).
@@ -115,6 +115,30 @@ def _with_unsubscribe(row, topic_id: int):
     return (*row, topics.unsubscribe_url(Signup(pk=row[0], email=row[EMAIL_COLUMN]), topic_id))
 
 
+# --- the answers to the fields staff added (formdef): a column each, after the fixed ones ----------------
+ANSWER_XLSX_KINDS = {"number": xlsx.NUMBER, "yesno": xlsx.BOOL, "date": xlsx.DATE}
+LIST_SEPARATOR = "; "  # a multiple choice's values in one cell
+
+
+def answer_columns(using: str | None = None) -> list[dict]:
+    """Return the fields with a column: current ones in form order, then switched-off ones (users/answers.py)."""
+    return answers.columns(using=using)
+
+
+def answer_header(columns: list[dict]) -> list[str]:
+    return [f"answer_{spec['key']}" for spec in columns]  # never clashes with a fixed column's name
+
+
+def answer_cells(stored: dict | None, columns: list[dict]) -> list:
+    """Return one row's answer cells, typed: numbers and booleans as such, dates ISO, choices by value."""
+    stored = stored if isinstance(stored, dict) else {}
+    cells = []
+    for spec in columns:
+        value = stored.get(spec["key"])
+        cells.append(LIST_SEPARATOR.join(map(str, value)) if isinstance(value, list) else value)
+    return cells
+
+
 def csv_stream(queryset: QuerySet, export: SignupExport, topic_id: int | None = None) -> Iterator[bytes]:
     """Yield the queryset's rows as UTF-8 CSV pieces; complete the audit with the rows handed out.
 
@@ -124,15 +148,16 @@ def csv_stream(queryset: QuerySet, export: SignupExport, topic_id: int | None = 
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)  # text quoted; ids and booleans bare
     buffer.write("\ufeff")  # BOM: Excel then reads UTF-8 names correctly
-    writer.writerow([*EXPORT_FIELDS, UNSUBSCRIBE_COLUMN] if topic_id else EXPORT_FIELDS)
+    extra = answer_columns(queryset.db)
+    writer.writerow([*EXPORT_FIELDS, *answer_header(extra), *([UNSUBSCRIBE_COLUMN] if topic_id else [])])
     sent = pending = 0
     complete = False
     try:
         with transaction.atomic(using=queryset.db):
             columns = [IsoUTC(field) if field in TIME_FIELDS else field for field in EXPORT_FIELDS]
-            for row in queryset.values_list(*columns).iterator(chunk_size=CHUNK_ROWS):
-                cells = safe_row(row)
-                writer.writerow([*cells, _with_unsubscribe(row, topic_id)[-1]] if topic_id else cells)
+            for row in queryset.values_list(*columns, "answers").iterator(chunk_size=CHUNK_ROWS):
+                cells = [*safe_row(row[:-1]), *map(safe_cell, answer_cells(row[-1], extra))]
+                writer.writerow([*cells, _with_unsubscribe(row[:-1], topic_id)[-1]] if topic_id else cells)
                 pending += 1
                 if buffer.tell() >= FLUSH_BYTES:
                     sent, pending = sent + pending, 0
@@ -146,15 +171,18 @@ def csv_stream(queryset: QuerySet, export: SignupExport, topic_id: int | None = 
 
 def xlsx_stream(queryset: QuerySet, export: SignupExport, topic_id: int | None = None) -> Iterator[bytes]:
     """Yield the queryset's rows as an XLSX file with typed cells, in pieces; complete the audit as csv_stream."""
-    kinds = [XLSX_KINDS.get(field, xlsx.TEXT) for field in EXPORT_FIELDS] + ([xlsx.TEXT] if topic_id else [])
-    header = [*XLSX_HEADER, UNSUBSCRIBE_COLUMN] if topic_id else XLSX_HEADER
+    extra = answer_columns(queryset.db)
+    kinds = [XLSX_KINDS.get(field, xlsx.TEXT) for field in EXPORT_FIELDS]
+    kinds += [ANSWER_XLSX_KINDS.get(spec["kind"], xlsx.TEXT) for spec in extra] + ([xlsx.TEXT] if topic_id else [])
+    header = [*XLSX_HEADER, *answer_header(extra), *([UNSUBSCRIBE_COLUMN] if topic_id else [])]
     sent, complete = 0, False
 
     def rows():
         nonlocal sent
-        for row in queryset.values_list(*EXPORT_FIELDS).iterator(chunk_size=CHUNK_ROWS):
+        for row in queryset.values_list(*EXPORT_FIELDS, "answers").iterator(chunk_size=CHUNK_ROWS):
             sent += 1
-            yield _with_unsubscribe(row, topic_id) if topic_id else row
+            cells = (*row[:-1], *answer_cells(row[-1], extra))
+            yield (*cells, _with_unsubscribe(row[:-1], topic_id)[-1]) if topic_id else cells
 
     try:
         with transaction.atomic(using=queryset.db):  # a server-side cursor that does not materialise (above)
@@ -178,7 +206,10 @@ def person_json(signup: Signup) -> str:
     rows = signup.events.using(signup._state.db).values(*EVENT_FIELDS, "topic__key")
     # Each event's topic by its key (None: the form's own consent), named "topic" like the other fields.
     events = [{name: row[name] for name in EVENT_FIELDS} | {"topic": row["topic__key"]} for row in rows]
-    body = {"signup": data, "topics": person_topics(signup), "consent_ledger": events,
+    # The answers again with each field's label and the value in words, in the person's language.
+    told = [{"key": a["key"], "label": a["label"], "value": a["value"], "shown": a["shown"]}
+            for a in answers.labelled(signup, signup.language)]  # fmt: skip
+    body = {"signup": data, "answers_explained": told, "topics": person_topics(signup), "consent_ledger": events,
             "exported_at": timezone.now()}  # fmt: skip
     return json.dumps(body, cls=DjangoJSONEncoder, indent=2)
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import unicodedata
 
 import phonenumbers
 from django import forms
@@ -11,29 +10,13 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django_countries import countries
 
-from formdef import published, topicfields
+from formdef import formfields, topicfields
+from formdef.published import BARE, Definition
+from project.text import clean_text
 from users import consent
 from users.consent import CONSENT_TEXT
 
 HONEYPOT_FIELD = "website"
-_ALLOWED_FORMAT_CHARS = {"\u200c", "\u200d"}  # ZWNJ/ZWJ are part of correct spelling in several scripts
-
-
-def clean_text(value: str, label) -> str:
-    """Normalise free text (NFC, single spaces) and refuse characters that have no place in a name."""
-    value = unicodedata.normalize("NFC", value)
-    for ch in value:
-        category = unicodedata.category(ch)
-        if (
-            ch == "\ufffd"
-            or category in {"Cc", "Cs", "Co", "Cn"}
-            or (category == "Cf" and ch not in _ALLOWED_FORMAT_CHARS)
-        ):
-            raise ValidationError(
-                _("%(what)s contains a character we cannot store (U+%(code)s)."),
-                params={"what": label, "code": f"{ord(ch):04X}"},
-            )
-    return " ".join(value.split())
 
 
 def country_choices() -> list[tuple[str, str]]:
@@ -86,21 +69,24 @@ class SignupForm(forms.Form):
 
     FIELDS = ("full_name", "email", "phone", "country", "consent")
 
-    def __init__(self, *args, definition: published.Definition | None = None, **kwargs) -> None:
+    def __init__(self, *args, definition: Definition = BARE, **kwargs) -> None:
         # Django deep-copies every field for each form so that a form may change its own. This one changes a
-        # field only when it has errors (full_clean): until then it shares the class's, read-only.
+        # field only when it has errors (full_clean): until then it shares the class's, read-only, and the
+        # fields staff defined (formdef/formfields.py: built once per published version and language).
         self.base_fields = {}
         super().__init__(*args, **kwargs)
         del self.base_fields
-        self.fields = dict(type(self).base_fields)
-        self.definition = definition if definition is not None else published.BARE
-        # The topics staff defined (formdef/topicfields.py): built once per version and language, shared too.
-        self.fields.update(topicfields.build(self.definition))
+        # The published version this form is rendered with and judged by (its id is the hidden form_version):
+        # the fields staff defined (formdef/formfields.py) and its topics (formdef/topicfields.py), each built
+        # once per version and language and shared like the class's own.
+        self.definition = definition
+        self.fields = {**type(self).base_fields, **formfields.build(definition), **topicfields.build(definition)}
+        self._shared_fields = self.fields
 
     def full_clean(self) -> None:
         super().full_clean()
         if self.errors:  # about to mark fields: this form's own copies, and bound fields made from them
-            self.fields, self._bound_fields_cache = copy.deepcopy(self.fields), {}
+            self.fields, self._bound_fields_cache = copy.deepcopy(self._shared_fields), {}
         for name in self.errors:  # screen readers announce the error with its field
             if name in self.fields:
                 self.fields[name].widget.attrs["aria-describedby"] = f"id_{name}_error"
@@ -135,6 +121,10 @@ class SignupForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        if self.is_bound and formfields.undefined(self.definition, self.data):
+            # An answer to a question this form does not ask (a forged or stale form): nothing is stored.
+            raise ValidationError(_("This form does not ask some of what was sent: please reload the page and "
+                                    "send it again."), code="undefined")  # fmt: skip
         raw_phone = (cleaned.get("phone") or "").strip()
         if raw_phone and "phone" not in self.errors:
             cleaned["phone"] = self._normalise_phone(raw_phone, cleaned.get("country") or None)
@@ -158,6 +148,7 @@ class SignupForm(forms.Form):
         """Return the model fields for a new record: consent provenance, the form's language, request metadata."""
         data = {name: self.cleaned_data[name] for name in self.FIELDS}
         data.update(consent_at=timezone.now(), consent_version=consent.current_version())  # always given
+        data.update(answers=formfields.answers(self.definition, self.cleaned_data), form_version=self.definition.id)
         ua = "".join(ch for ch in user_agent if ch.isprintable())[:512]
         # Not a column: (topic id, wording version) pairs, stored with the row by users.signup_store.store(topics=).
         data["topics"] = topicfields.chosen(self.definition, self.cleaned_data.get(topicfields.FIELD, []))

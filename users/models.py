@@ -134,6 +134,12 @@ class Signup(models.Model):
     link_version = models.PositiveIntegerField(default=0, db_default=0)
     # A signup from before double opt-in was asked to confirm (`manage.py reconfirm`): asked once, not daily.
     reconfirm_requested_at = models.DateTimeField(null=True, blank=True)
+    # The answers to the fields staff added (formdef), typed JSON by field key: numbers as numbers, dates as
+    # ISO strings, yes/no as booleans, multiple choice as lists of choice values; an unanswered field is absent.
+    # Judged against `form_version`, the definition the person saw. Emptied by erasure.
+    answers = models.JSONField(default=dict, blank=True)
+    # The published form version (formdef.FormVersion id) the form was rendered with; None before versions.
+    form_version = models.PositiveIntegerField(null=True, blank=True)
     # Where the person stands (STATUSES), computed by the database from the columns above whenever a row is
     # written: one definition for the admin's column and filter, the exports and the landing count, and indexed.
     status = models.GeneratedField(
@@ -146,6 +152,7 @@ class Signup(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(Lower("email"), name=EMAIL_UNIQUE_CONSTRAINT)]
+        # And on PostgreSQL CHECK (jsonb_typeof(answers) = 'object') (migration 0013: SQLite has no jsonb).
         indexes = [
             # Each list page is "newest first": every filter's index ends with (created_at, id), so a
             # filtered page is read in order from the index and stops after 50 rows, with no sort.

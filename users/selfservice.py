@@ -48,7 +48,7 @@ from formdef.topicfields import words
 from project import ratelimit
 from project.db.state import use_primary
 from project.http import client_ip
-from users import consent, emails, export, tokens, topics, withdrawal
+from users import answers, consent, emails, export, tokens, topics, withdrawal
 from users.erasure import erase_signup
 from users.forms import SignupForm, clean_text
 from users.models import ConsentEvent, Signup
@@ -207,6 +207,7 @@ def manage(request):
                "just_confirmed": "confirmed" in request.GET, "just_withdrawn": "withdrawn" in request.GET,
                "topic_choices": topics.choices(signup, published.current(), get_language()),
                "just_switched": "topics" in request.GET}  # fmt: skip
+        ctx["answers"] = answers.labelled(signup, get_language() or signup.language)  # the fields staff added
     return render(request, "users/manage.html", ctx)
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from datetime import timedelta
 
@@ -35,6 +36,9 @@ logger = logging.getLogger("users")
 THANKS_COOKIE = "signup_thanks"
 THANKS_SALT = "users.thanks"
 THANKS_MAX_AGE = 3600
+FORM_VERSION = "form_version"  # the hidden input naming the published form version a form was rendered with
+VERSION_ID = re.compile(r"[0-9]{1,9}")
+UNREADABLE = "unreadable"  # the posted version could not be read: the database is unavailable
 NOTICE_INTERVAL = timedelta(hours=1)  # at most one "already signed up" email per address per hour
 # The landing page is the same for everyone who reads the same language and count (it is public, cached 10 s
 # by browsers already): each process keeps it rendered for a second instead of rendering it per request, the
@@ -75,13 +79,20 @@ def _forget_home_pages(**kwargs) -> None:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def signup(request):
-    form = SignupForm(request.POST if request.method == "POST" else None, definition=published.current())
+    definition, changed = _definition(request)
+    form = SignupForm(request.POST if request.method == "POST" else None, definition=definition)
     if request.method == "POST":
         ip = client_ip(request)
         refused = ratelimit.refuse_client(request, "signup", settings.SIGNUP_RATE_LIMIT, "users/signup.html",
                                           {"form": form}, ip=ip)  # fmt: skip
         if refused:
             return refused
+    if changed == UNREADABLE:  # no database to read the version from: nor to store the signup
+        return database_unavailable(request, ctx={"form": form, "unavailable": True}, template="users/signup.html")
+    if changed:
+        # Not judged by a version the person did not see: shown again, with what they typed, nothing stored.
+        logger.info("signup: form version %s, shown again", changed)
+        return render(request, "users/signup.html", {"form": form, "form_changed": True}, status=409)
     if request.method == "POST" and form.is_valid():
         if form.is_bot:
             logger.info("signup: honeypot filled, nothing stored")
@@ -105,6 +116,28 @@ def signup(request):
         return database_unavailable(request, ctx={"form": form, "unavailable": True}, template="users/signup.html")
     ctx = {"form": form}
     return render(request, "users/signup.html", ctx, status=400 if form.errors else 200)
+
+
+def _definition(request) -> tuple[published.Definition, str]:
+    """Return the form version to render or judge with, and why it is not the one posted ("" when it is).
+
+    A GET gets the current version. A POST is judged by the version named in its hidden form_version input,
+    the one it was rendered with, never by a newer one. Missing or unknown: the current version, and the form
+    is shown again ("missing", "unknown"); a missing one is fine while the current version is the bare form,
+    as then there was nothing else to ask (forms from before versions, scripts).
+    """
+    try:
+        if request.method != "POST":
+            return published.current(), ""
+        raw = request.POST.get(FORM_VERSION, "")
+        if not raw:
+            current = published.current()
+            return current, "" if not (current.fields or current.topics) else "missing"
+        definition = published.get(int(raw)) if VERSION_ID.fullmatch(raw) else None
+        return (definition, "") if definition is not None else (published.current(), "unknown")
+    except (OperationalError, InterfaceError):  # a version not held yet, and no database to read it from
+        logger.warning("signup: form version unreadable (database unavailable)")
+        return published.BARE, "" if request.method != "POST" else UNREADABLE
 
 
 def _primary_reachable() -> bool:

@@ -19,8 +19,9 @@ from collections.abc import Iterable, Iterator
 from xml.sax.saxutils import escape
 
 TEXT, NUMBER, BOOL, TIME, CODE = "text", "number", "bool", "time", "code"  # CODE: text kept as typed (phones)
+DATE = "date"  # an ISO date string ("2026-12-06"), written as a spreadsheet date without a time
 _EPOCH = dt.datetime(1899, 12, 30, tzinfo=dt.UTC)  # day 0 of the 1900 date system, as spreadsheets count
-_STYLE = {TIME: 1, CODE: 2}  # indexes into cellXfs below
+_STYLE = {TIME: 1, CODE: 2, DATE: 4}  # indexes into cellXfs below
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # XML 1.0 cannot hold these at all
 
 _STATIC_PARTS = {
@@ -57,17 +58,19 @@ _STATIC_PARTS = {
     "xl/styles.xml": (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         '<styleSheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-        '<numFmts count="1"><numFmt numFmtId="164" formatCode="yyyy\\-mm\\-dd\\ hh:mm:ss"/></numFmts>'
+        '<numFmts count="2"><numFmt numFmtId="164" formatCode="yyyy\\-mm\\-dd\\ hh:mm:ss"/>'
+        '<numFmt numFmtId="165" formatCode="yyyy\\-mm\\-dd"/></numFmts>'
         '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
         '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
         '<fills count="2"><fill><patternFill patternType="none"/></fill>'
         '<fill><patternFill patternType="gray125"/></fill></fills>'
         '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
         '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
-        '<cellXfs count="4"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+        '<cellXfs count="5"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
         '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
         '<xf numFmtId="49" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/>'
-        '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/></cellXfs>'
+        '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>'
+        '<xf numFmtId="165" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
         '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
         "</styleSheet>"
     ),
@@ -116,7 +119,17 @@ def _cell(value, kind: str) -> str:
     if kind == BOOL:
         return f'<c t="b"><v>{int(bool(value))}</v></c>'
     if kind == NUMBER:
-        return f"<c><v>{int(value)}</v></c>"
+        if value.__class__ is float:  # a number answer with a fraction (users/answers.py); repr is exact
+            return f"<c><v>{value!r}</v></c>"
+        if value.__class__ is int or not isinstance(value, str | bool | list):
+            return f"<c><v>{int(value)}</v></c>"
+    if kind == DATE and isinstance(value, str):
+        try:
+            days = (dt.date.fromisoformat(value) - _EPOCH.date()).days
+        except ValueError:
+            days = None
+        if days is not None and days > 0:
+            return f'<c s="4"><v>{days}</v></c>'
     style = ' s="2"' if kind == CODE else ""  # "@": typed into later, it stays text
     return f'<c t="inlineStr"{style}><is><t xml:space="preserve">{text(str(value))}</t></is></c>'
 

@@ -13,6 +13,9 @@
    made while the form was open never changes what the person's answers mean. A version a replica does not
    have yet is read from the primary.
 5. Nothing published yet: version 0, the fixed fields only.
+6. The pointer is "<id>:<published_at in µs>". Ids only grow, except after a point-in-time restore (or a test's
+   flushed database), which gives the ids of lost versions again: a pointer below an id already read, or naming
+   a read id with another stamp, makes the process forget every version it read (`_drop_reused`).
 """
 
 from __future__ import annotations
@@ -44,12 +47,13 @@ class Definition:
     fields: tuple[dict, ...] = ()
     topics: tuple[dict, ...] = ()
     _by_key: dict = field(default_factory=dict, compare=False, repr=False)
+    stamp: int = 0  # when it was published, in microseconds: tells a reused id (a restore) from the original
 
     @classmethod
-    def from_snapshot(cls, version_id: int, snapshot: dict) -> Definition:
+    def from_snapshot(cls, version_id: int, snapshot: dict, stamp: int = 0) -> Definition:
         fields, topics = tuple(snapshot.get("fields", ())), tuple(snapshot.get("topics", ()))
         by_key = {("field", f["key"]): f for f in fields} | {("topic", t["key"]): t for t in topics}
-        return cls(version_id, fields, topics, by_key)
+        return cls(version_id, fields, topics, by_key, stamp)
 
     def field(self, key: str) -> dict | None:
         return self._by_key.get(("field", key))
@@ -110,14 +114,18 @@ def publish(by: str) -> FormVersion:
     using = router.db_for_write(FormVersion)
     with transaction.atomic(using=using):
         version = FormVersion.objects.using(using).create(published_by=by, snapshot=snapshot(using))
-        transaction.on_commit(lambda: _point_to(version.pk), using=using)
+        transaction.on_commit(lambda: _point_to(version.pk, _stamp(version.published_at)), using=using)
     logger.info("form version %s published by %s", version.pk, by)
     return version
 
 
-def _point_to(version_id: int) -> None:
+def _stamp(published_at) -> int:
+    return int(published_at.timestamp() * 1_000_000)
+
+
+def _point_to(version_id: int, stamp: int) -> None:
     global _held
-    cache.set(POINTER_KEY, version_id, timeout=None)
+    cache.set(POINTER_KEY, f"{version_id}:{stamp}", timeout=None)
     _held = (time.monotonic(), get(version_id) or BARE)
 
 
@@ -131,11 +139,12 @@ def current() -> Definition:
         held = _held
         if held is not None and time.monotonic() - held[0] < CHECK_SECONDS:
             return held[1]
-        pointer = cache.get(POINTER_KEY)
+        pointer = _parse(cache.get(POINTER_KEY))
         if pointer is None:
-            pointer = _latest_id()
-            cache.set(POINTER_KEY, pointer, timeout=None)
-        definition = get(pointer) or (held[1] if held else BARE)
+            pointer = _latest()
+            cache.set(POINTER_KEY, f"{pointer[0]}:{pointer[1]}", timeout=None)
+        _drop_reused(*pointer)
+        definition = get(pointer[0]) or (held[1] if held else BARE)
         _held = (time.monotonic(), definition)
         return definition
 
@@ -146,10 +155,11 @@ def get(version_id: int) -> Definition | None:
     if definition is not None:
         return definition
     row = None
+    columns = ("snapshot", "published_at")
     # The primary by its alias: asking the router for the write alias would mark this request as having
     # written, and send its later reads (an export, a list) to the primary.
     for alias in dict.fromkeys([router.db_for_read(FormVersion), DEFAULT_DB_ALIAS]):
-        row = FormVersion.objects.using(alias).filter(pk=version_id).values_list("snapshot", flat=True).first()
+        row = FormVersion.objects.using(alias).filter(pk=version_id).values_list(*columns).first()
         if row is not None:
             break
     if row is None:
@@ -157,13 +167,37 @@ def get(version_id: int) -> Definition | None:
     if len(_versions) >= KEPT_VERSIONS:
         _versions.clear()
         _versions[0] = BARE
-    definition = _versions[version_id] = Definition.from_snapshot(version_id, row)
+    definition = _versions[version_id] = Definition.from_snapshot(version_id, row[0], _stamp(row[1]))
     return definition
 
 
-def _latest_id() -> int:
+def _latest() -> tuple[int, int]:
+    """Return the newest version's (id, stamp), (0, 0) when none was published."""
     # The pointer decides what is current: never a lagging replica (the alias, not the router: see `get`).
-    return FormVersion.objects.using(DEFAULT_DB_ALIAS).order_by("-id").values_list("id", flat=True).first() or 0
+    row = FormVersion.objects.using(DEFAULT_DB_ALIAS).order_by("-id").values_list("id", "published_at").first()
+    return (row[0], _stamp(row[1])) if row else (0, 0)
+
+
+def _parse(pointer) -> tuple[int, int] | None:
+    try:
+        version_id, stamp = str(pointer).split(":")
+        return int(version_id), int(stamp)
+    except ValueError:  # None (evicted, Redis down) or a value from another release
+        return None
+
+
+def _drop_reused(version_id: int, stamp: int) -> None:
+    """Forget every version read when the ids were reused: a newer id kept, or this id published anew.
+
+    Ids only grow, so the current id is never below one already read, except after a point-in-time restore
+    (the versions published after the restored moment are gone, and their ids are given again) or a test's
+    flushed database.
+    """
+    kept = _versions.get(version_id)
+    if (kept is not None and version_id and kept.stamp != stamp) or max(_versions) > version_id:
+        logger.warning("form version ids were reused (a restore?): the versions this process read are dropped")
+        _versions.clear()
+        _versions[0] = BARE
 
 
 def forget() -> None:

@@ -24,7 +24,11 @@ LINK = re.compile(r"https?://[^\s\"'<>]+")
 
 
 def sign_up(client, ip: str = "198.51.100.23", language: str = "en", **changes):
-    data = {k: v for k, v in {**VALID, **changes}.items() if v is not None}
+    """Post the signup form as a browser would: with the version of the form it was shown (the current one)."""
+    from formdef import published
+
+    data = {"form_version": published.current().id, **VALID, **changes}
+    data = {k: v for k, v in data.items() if v is not None}
     return client.post("/signup/", data, REMOTE_ADDR=ip, HTTP_ACCEPT_LANGUAGE=language)
 
 

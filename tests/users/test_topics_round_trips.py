@@ -21,8 +21,9 @@ pytestmark = pytest.mark.usefixtures("live_db")
 POSTS = 20
 
 
-def _post(app, n: int, prefix: str) -> int:
+def _post(app, n: int, prefix: str, version: int) -> int:
     body = urllib.parse.urlencode([("csrfmiddlewaretoken", TOKEN), ("full_name", f"Person {n}"), ("consent", "on"),
+                                   ("form_version", version),
                                    ("email", f"{prefix}-{n}@example.com"), ("topics", "news"),
                                    ("topics", "events")]).encode()  # fmt: skip
     headers = {"Cookie": f"csrftoken={TOKEN}", "Connection": "close", "X-Forwarded-For": f"203.0.113.{n + 1}"}
@@ -41,16 +42,16 @@ def test_a_signup_post_with_two_topics_is_one_statement_on_the_primary(counted_a
         cursor.execute("SELECT setval(pg_get_serial_sequence('formdef_formversion', 'id'), %s)",
                        [random.randint(10**6, 10**9)])  # fmt: skip
     _topic("news", 0), _topic("events", 1)
-    published.publish("staff")
+    version = published.publish("staff")
     deadline = time.monotonic() + 15  # the app looks at the current version at most once a second
     while 'value="events"' not in urllib.request.urlopen(counted_app.url + "/signup/", timeout=10).read().decode():
         assert time.monotonic() < deadline, "the app never served the published topics"
         time.sleep(0.3)
     for n in range(3):  # warm up: connections made, the version read, statements prepared
-        assert _post(counted_app, n, "warm-topics") == 302
+        assert _post(counted_app, n, "warm-topics", version.id) == 302
     _monitor_settled(pg)
     statement_counts(pg, reset=True)
-    statuses = [_post(counted_app, n, "topics") for n in range(POSTS)]
+    statuses = [_post(counted_app, n, "topics", version.id) for n in range(POSTS)]
     per_post = statement_counts(pg, role=COUNTED_ROLE)
     print(f"\nprimary statements for {POSTS} POSTs with two topics: {list(per_post.values())}")
     assert statuses == [302] * POSTS

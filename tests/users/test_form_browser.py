@@ -1,7 +1,9 @@
-"""Issue 28's acceptance, both halves at once, in a real Chromium in each language: a staff member defines three
-fields and two topics in the admin; a visitor fills them in; the confirmation (read back from moto's SES, sent
-by a real worker) covers both topics; the preference centre switches one off; the exports (CSV, and XLSX of one
-topic's members) and the JSON download show typed values; erasure removes the answers and the memberships.
+"""Issue 28's acceptance, both halves at once, in a real Chromium in each language: a staff member defines the
+fields half's three fields (a number, a yes/no, a multiple choice; and a date, so that every typed kind the
+exports must show is answered) and two topics in the admin; a visitor fills them in; the confirmation (read back
+from moto's SES, sent by a real worker) covers both topics; the preference centre switches one off; the exports
+(CSV, and XLSX of one topic's members) and the JSON download show typed values; erasure removes the answers and
+the memberships.
 
 The staff steps and the app-server waits are the two halves' own (test_answers_browser, test_topics_browser).
 """
@@ -35,8 +37,12 @@ from users.models import Signup, SignupTopic
 pytestmark = [pytest.mark.usefixtures("live_db"), pytest.mark.browser, pytest.mark.slow]
 
 LANGS = ("en", "de", "fr", "es")
+EPOCH = dt.date(1899, 12, 30)  # a spreadsheet's day 0
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
-ANSWERED = {lang: {"seats": 20 + n, "member": True, "interests": ["events"]} for n, lang in enumerate(LANGS)}
+# The fields half's three (a number, a yes/no, a multiple choice) and, so that a date is among them, a date.
+VISIT = {"en": "Visit on", "de": "Besuch am", "fr": "Visite le", "es": "Visita el"}
+ANSWERED = {lang: {"seats": 20 + n, "member": True, "interests": ["events"], "visit": f"2027-03-{14 + n}"}
+            for n, lang in enumerate(LANGS)}  # fmt: skip
 
 
 def _shot(page, name: str) -> None:
@@ -51,6 +57,7 @@ def _visitor_signs_up(page, base: str, lang: str) -> None:
     page.get_by_label(FIELDS[0][2][lang]).fill(str(ANSWERED[lang]["seats"]))
     page.get_by_role("group", name=FIELDS[1][2][lang]).get_by_label(YES[lang]).check()
     page.get_by_role("group", name=FIELDS[2][2][lang]).get_by_label(EVENTS[lang]).check()
+    page.get_by_label(VISIT[lang]).fill(ANSWERED[lang]["visit"])  # an <input type=date> takes ISO
     page.check("input[name=topics][value=news]")
     page.check("input[name=topics][value=events]")
     page.check("input[name=consent]")
@@ -80,7 +87,7 @@ def _json_download(page, lang: str) -> None:
     with page.expect_download() as download:
         page.get_by_test_id("download").click()
     data = json.loads(Path(download.value.path()).read_text())
-    assert data["signup"]["answers"] == ANSWERED[lang]  # a number, a boolean, a list: typed, not strings
+    assert data["signup"]["answers"] == ANSWERED[lang]  # a number, a boolean, a list, an ISO date: typed
     assert {a["key"]: a["label"] for a in data["answers_explained"]}["member"] == FIELDS[1][2][lang]
     topics = {t["key"]: t for t in data["topics"]}
     assert topics["news"]["withdrawn_at"] is None and topics["news"]["confirmed_at"].startswith("20")
@@ -96,6 +103,18 @@ def _staff_page(browser, base: str, path: str):
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"**{path}")
     return page
+
+
+def _staff_adds_a_date_field(browser, base: str) -> None:
+    page = _staff_page(browser, base, "/admin/formdef/field/add/")
+    page.fill("input[name=key]", "visit")
+    page.select_option("select[name=kind]", "date")
+    page.fill("input[name=position]", str(len(FIELDS)))
+    for lang in LANGS:
+        page.fill(f"input[name=label_{lang}]", VISIT[lang])
+    page.locator("input[name=_save]").click()
+    page.wait_for_url("**/admin/formdef/field/")
+    page.context.close()
 
 
 def _download(page, button: str) -> bytes:
@@ -115,9 +134,10 @@ def _xlsx_rows(body: bytes) -> list[dict]:
 def _exports_are_typed(browser, base: str) -> None:
     staff = _staff_page(browser, base, "/admin/users/signup/")
     rows = list(csv.DictReader(io.StringIO(_download(staff, "Export contactable (CSV)").decode("utf-8-sig"))))
-    assert sorted((r["language"], r["answer_seats"], r["answer_member"], r["answer_interests"]) for r in rows) == [
-        ("de", "21", "True", "events"), ("en", "20", "True", "events"), ("es", "23", "True", "events"),
-        ("fr", "22", "True", "events")]  # fmt: skip
+    assert sorted((r["language"], r["answer_seats"], r["answer_member"], r["answer_interests"], r["answer_visit"])
+                  for r in rows) == [("de", "21", "True", "events", "2027-03-15"), ("en", "20", "True", "events",
+                  "2027-03-14"), ("es", "23", "True", "events", "2027-03-17"), ("fr", "22", "True", "events",
+                  "2027-03-16")]  # fmt: skip
     # One topic's members as a spreadsheet: typed cells; "events" was left by everyone, so it exports nobody.
     staff.goto(f"{base}/admin/users/signup/?topic=news")
     _shot(staff, "admin-list-news")
@@ -129,9 +149,12 @@ def _exports_are_typed(browser, base: str) -> None:
         assert cell["answer_seats"].find("m:v", NS).text == str(ANSWERED[lang]["seats"])
         assert cell["answer_member"].get("t") == "b" and cell["answer_member"].find("m:v", NS).text == "1"
         assert cell["answer_interests"].find("m:is/m:t", NS).text == "events"
+        visit = cell["answer_visit"]  # a date cell without a time: the day's number, a date style
+        assert visit.get("t") is None and visit.get("s") == "4"
+        assert int(visit.find("m:v", NS).text) == (dt.date.fromisoformat(ANSWERED[lang]["visit"]) - EPOCH).days
         confirmed = cell["confirmed_at (UTC)"]  # a date cell: days since 1899-12-30
-        day = dt.datetime(1899, 12, 30, tzinfo=dt.UTC) + dt.timedelta(days=float(confirmed.find("m:v", NS).text))
-        assert confirmed.get("t") is None and abs(day - dt.datetime.now(dt.UTC)) < dt.timedelta(hours=1)
+        day = EPOCH + dt.timedelta(days=float(confirmed.find("m:v", NS).text))
+        assert confirmed.get("t") is None and abs(day - dt.datetime.now(dt.UTC).date()).days <= 1
     staff.goto(f"{base}/admin/users/signup/?topic=events")
     assert list(csv.DictReader(io.StringIO(_download(staff, "Export contactable (CSV)").decode("utf-8-sig")))) == []
     staff.context.close()
@@ -143,9 +166,10 @@ def test_staff_define_fields_and_topics_visitors_answer_switch_export_and_erase_
     OUTPUT.mkdir(exist_ok=True)
     fresh_version_ids()
     _staff_defines_the_fields(browser, app_server.url)  # also creates the staff member
+    _staff_adds_a_date_field(browser, app_server.url)
     _define_topics(browser, app_server)
     version = published.current()
-    assert [f["key"] for f in version.fields] == ["seats", "member", "interests"]
+    assert [f["key"] for f in version.fields] == ["seats", "member", "interests", "visit"]
     _served(app_server.url, version.id)
     pages = {}
     for lang in LANGS:

@@ -216,3 +216,9 @@ def test_odd_bodies_get_a_4xx_or_are_accepted_never_a_5xx(api, client, raw):
         BASE + "/signups", raw, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
     )
     assert response.status_code < 500, response.content
+
+
+def test_a_query_django_refuses_to_read_is_a_problem_too(api, settings):
+    """Too many parameters (DATA_UPLOAD_MAX_NUMBER_FIELDS) stop Django before the API: still problem details."""
+    response = api("get", "/events", {"after": ["1"] * (settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1)})
+    _problem(response, 400)

@@ -67,8 +67,12 @@ def build_uncached(definition: Definition, language: str) -> dict[str, forms.Fie
 
 
 def _field(spec: dict, language: str) -> forms.Field:
+    label = words(spec["label"], language)
+    if not spec["required"]:  # an optional field says so, as the form's own do ("Phone (optional)")
+        with translation.override(language):
+            label = translation.gettext("%(label)s (optional)") % {"label": label}
     common = {
-        "label": words(spec["label"], language),
+        "label": label,
         "help_text": words(spec.get("help"), language),
         "required": bool(spec["required"]),
     }

@@ -2,14 +2,18 @@
 
 1. A field's label is its row's (formdef.Field, on the form or switched off), in the language asked for; a field
    whose row was deleted is named by the version the person answered (Signup.form_version); else by its key.
-2. A value is shown as the person chose it: a choice by its label, yes/no as Yes/No, a date as it was typed
-   (ISO), a number as stored. The stored JSON itself (typed) is what the JSON download and the API carry.
+2. A value is shown as the person chose it: a choice by its label, yes/no as Yes/No, a date written out in the
+   language (15 March 2027), a number as stored. The stored JSON itself (typed) is what the JSON download and
+   the API carry.
 3. `columns` lists every field key exports have a column for: the current fields in form order, then any
    other field that has answers to show (switched off: its answers stay until the person is erased).
 """
 
 from __future__ import annotations
 
+from datetime import date
+
+from django.utils import formats
 from django.utils.translation import gettext, override
 
 from formdef import published
@@ -37,6 +41,13 @@ def shown(value, spec: dict | None, language: str) -> str:
     if isinstance(value, bool):
         with override(language):
             return gettext("Yes") if value else gettext("No")
+    if spec is not None and spec.get("kind") == "date" and isinstance(value, str):
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            return value
+        with override(language):
+            return formats.date_format(day, "DATE_FORMAT")  # written out like the page's other dates
     if spec is not None and spec.get("choices"):
         labels = {c["value"]: words(c.get("label"), language) for c in spec["choices"]}
         if isinstance(value, list):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.cache import cache
 from django.core.paginator import Paginator
@@ -153,7 +154,9 @@ class TopicFilter(admin.SimpleListFilter):
     parameter_name = "topic"
 
     def lookups(self, request, model_admin):
-        return [(t.key, t.key) for t in Topic.objects.order_by("position", "id")]
+        # Named as staff read them (the default language, the staff pages'), the key when it has no name there.
+        topics = Topic.objects.order_by("position", "id")
+        return [(t.key, (t.name or {}).get(settings.LANGUAGE_CODE) or t.key) for t in topics]
 
     def queryset(self, request, queryset):
         if self.value():  # one filter() call: the three conditions hold on the same membership row

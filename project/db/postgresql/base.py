@@ -39,9 +39,12 @@ class _Driver:
 class DatabaseOperations(operations.DatabaseOperations):
     def last_executed_query(self, cursor, sql, params):
         """What the query log shows; a server-bound cursor (the signup statement, prepared) has no client-side
-        query text for Django to read, so it is composed here, as Django does for server-side binding."""
+        query text for Django to read, so it is composed here, as Django does for server-side binding. A
+        statement with PostgreSQL's own $n placeholders (a RawCursor's) cannot be composed: shown as sent."""
         query = super().last_executed_query(cursor, sql, params)
         if query is None and not isinstance(cursor, psycopg.ClientCursor):
+            if isinstance(cursor, psycopg.RawCursor):
+                return sql
             try:
                 return self.compose_sql(sql, params)
             except psycopg.errors.DataError:

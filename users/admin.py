@@ -35,6 +35,7 @@ from users import admin_answers, emails, export, imports
 from users.admin_lists import (
     CountryFilter,
     EmailBlockedFilter,
+    ReadOnlyInline,
     SignupPaginator,
     SignupTopicInline,
     StatusFilter,
@@ -102,23 +103,15 @@ SHOWN_AS = {"ip_address": "ip_address_shown", "confirmed_ip": "confirmed_ip_show
             "email_blocked_at": "email_blocked_at_shown"}  # fmt: skip
 
 
-class ConsentEventInline(admin.TabularInline):
+class ConsentEventInline(ReadOnlyInline):
     """The person's consent ledger on their record: the proof of opt-in, read-only (append-only by design)."""
 
     model = ConsentEvent
     fields = readonly_fields = ["kind", "topic", "at_shown", "wording_version", "ip_shown"]
     at_shown = time_display("at", "at")
     ip_shown = ip_display("ip", "IP")
-    extra = 0
-    can_delete = False
     verbose_name = "consent event"
     verbose_name_plural = "consent ledger"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _topic_id(key: str | None) -> int | None:

@@ -165,7 +165,20 @@ class TopicFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SignupTopicInline(admin.TabularInline):
+class ReadOnlyInline(admin.TabularInline):
+    """Rows shown on the person's record that staff never add, change or delete (the ledger, their topics)."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class SignupTopicInline(ReadOnlyInline):
     """The person's topics on their record (users/topics.py), read-only: only the person switches them."""
 
     model = SignupTopic
@@ -179,13 +192,5 @@ class SignupTopicInline(admin.TabularInline):
     chosen_at_shown = time_display("chosen_at", "chosen at")
     confirmed_at_shown = time_display("confirmed_at", "confirmed at")
     withdrawn_at_shown = time_display("withdrawn_at", "left at")
-    extra = 0
-    can_delete = False
     verbose_name = "topic"
     verbose_name_plural = "topics"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False

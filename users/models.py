@@ -280,8 +280,9 @@ class ConsentEvent(models.Model):
     # The topic this event is about (users.topics); None: the consent to be contacted at all (the form's box).
     # Not indexed: nothing lists the ledger by topic (memberships are SignupTopic), and the migration then adds a
     # NULL column to a large table without building an index while the table is locked.
+    # No database constraint (db_constraint=False), as on SignupTopic.topic: see there.
     topic = models.ForeignKey("formdef.Topic", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
-                              db_index=False)  # fmt: skip
+                              db_index=False, db_constraint=False)  # fmt: skip
 
     class Meta:
         ordering = ["at", "id"]
@@ -305,9 +306,12 @@ class SignupTopic(models.Model):
     """
 
     signup = models.ForeignKey(Signup, on_delete=models.CASCADE, related_name="memberships")
-    # PROTECT: a topic people joined is deactivated, never deleted (the ledger names it too).
+    # PROTECT: a topic people joined is deactivated, never deleted (the ledger names it too); the admin offers
+    # no delete. No database constraint: its check takes a KEY SHARE lock on the topic's row for every signup
+    # that joins it, and all signups joining the same few topics queue on those rows (MultiXacts); the signup's
+    # statement only inserts topics it reads from formdef_topic in that same statement.
     topic = models.ForeignKey("formdef.Topic", on_delete=models.PROTECT, related_name="memberships",
-                              db_index=False)  # (topic, confirmed_at) below serves it  # fmt: skip
+                              db_index=False, db_constraint=False)  # (topic, confirmed_at) below serves it  # fmt: skip
     # The topic's consent words the person agreed to: "<topic>:<language>:<digest>" (formdef.published).
     wording_version = models.CharField(max_length=64, blank=True)
     chosen_at = models.DateTimeField(default=timezone.now)

@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='consentevent',
             name='topic',
-            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='formdef.topic'),
+            field=models.ForeignKey(blank=True, db_constraint=False, db_index=False, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='formdef.topic'),
         ),
         migrations.AlterField(
             model_name='consentevent',
@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
                 ('confirmed_at', models.DateTimeField(blank=True, null=True)),
                 ('withdrawn_at', models.DateTimeField(blank=True, null=True)),
                 ('signup', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='users.signup')),
-                ('topic', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='formdef.topic')),
+                ('topic', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='formdef.topic')),
             ],
             options={
                 'ordering': ['topic__position', 'topic_id'],

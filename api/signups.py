@@ -28,7 +28,7 @@ from pydantic import BaseModel, IPvAnyAddress
 from api import keys, payloads
 from api.models import IdempotentRequest
 from api.problems import ERROR_CODES, ApiProblem, Problem
-from formdef import published, topicfields
+from formdef import formfields, published, topicfields
 from users import signup_store
 from users.erasure import erase_signup
 from users.forms import SignupForm
@@ -100,6 +100,9 @@ class Filters(Schema):
     )
 
 
+Answer = Annotated[str, Field(max_length=2000)] | int | float | bool | list[Annotated[str, Field(max_length=200)]]
+
+
 class SignupIn(Schema):
     full_name: str = Field(max_length=150)
     email: str = Field(max_length=254)
@@ -113,6 +116,12 @@ class SignupIn(Schema):
     topics: list[Annotated[str, Field(max_length=40)]] = Field(
         default_factory=list, max_length=50,
         description="Keys of topics the person chose (public or hidden); confirmed with the address.",
+    )  # fmt: skip
+    answers: dict[Annotated[str, Field(max_length=40)], Answer] = Field(
+        default_factory=dict, max_length=50,
+        description="Answers to the fields staff added to the form, by field key, judged like the form's: "
+        "text, a number, true/false for yes/no, an ISO date, a choice's value or a list of them. A required "
+        "field must be answered; a key the current form does not define is refused.",
     )  # fmt: skip
 
 
@@ -202,10 +211,12 @@ def create_signup(request, data: SignupIn, idempotency_key: str | None = Header(
     if seen is not None:
         return seen
     with translation.override(data.language if data.language in dict(_languages()) else "en"):
+        definition = published.current()  # the form as a person would be shown it now
         form = SignupForm({"full_name": data.full_name, "email": data.email, "phone": data.phone,
-                           "country": data.country.upper(), "consent": "on"})  # fmt: skip
+                           "country": data.country.upper(), "consent": "on", **_answers(definition, data.answers)},
+                          definition=definition)  # fmt: skip
         if not form.is_valid():
-            errors = [{"loc": ["body", name], "msg": str(m)} for name, ms in form.errors.items() for m in ms]
+            errors = [{"loc": _loc(name), "msg": str(m)} for name, ms in form.errors.items() for m in ms]
             raise ApiProblem(422, "Invalid signup", "Some fields are not valid.", errors=errors)
         ip = str(data.ip) if data.ip else None
         fields = form.to_signup_fields(ip=ip, user_agent=data.user_agent)
@@ -220,6 +231,27 @@ def create_signup(request, data: SignupIn, idempotency_key: str | None = Header(
             key=request.auth, idempotency_key=idempotency_key
         ).update(response_status=202)
     return Status(202, Accepted())
+
+
+def _loc(name: str) -> list[str]:
+    """Where in the request body a form error belongs: an answer's under "answers", by its field key."""
+    if name.startswith(formfields.PREFIX):
+        return ["body", "answers", name.removeprefix(formfields.PREFIX)]
+    return ["body", name]
+
+
+def _answers(definition: published.Definition, answers: dict) -> dict:
+    """Return the answers as the form's inputs (f_<key>); 422 for a key the current form does not define."""
+    unknown = [key for key in answers if definition.field(key) is None]
+    if unknown:
+        errors = [{"loc": ["body", "answers", key], "msg": "not a field of the form"} for key in unknown]
+        raise ApiProblem(422, "Invalid signup", "Some answers are to fields the form does not have.", errors=errors)
+    as_typed = {True: formfields.YES, False: formfields.NO}
+    return {
+        formfields.PREFIX + key: as_typed[value] if isinstance(value, bool) else value if isinstance(value, list)
+        else str(value)
+        for key, value in answers.items()
+    }  # fmt: skip
 
 
 def _topics(keys: list[str]) -> list[tuple[int, str]]:

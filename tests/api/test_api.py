@@ -222,3 +222,20 @@ def test_a_query_django_refuses_to_read_is_a_problem_too(api, settings):
     """Too many parameters (DATA_UPLOAD_MAX_NUMBER_FIELDS) stop Django before the API: still problem details."""
     response = api("get", "/events", {"after": ["1"] * (settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1)})
     _problem(response, 400)
+
+
+def test_create_takes_answers_to_the_forms_fields_judged_like_the_form(api):
+    from tests.formdef.fields import STORED, define
+
+    version = define()
+    person = {"full_name": "Ada", "email": "ada@example.com", "consent": True}
+    typed = {**STORED, "company": " ACME  Ltd ", "member": False, "interests": ["events", "news"]}
+    assert api("post", "/signups", {**person, "answers": typed}).status_code == 202
+    row = Signup.objects.get(email="ada@example.com")
+    assert (row.answers, row.form_version) == (STORED, version.id)
+    unknown = _problem(api("post", "/signups", {**person, "email": "b@example.com", "answers": {"shoe": "42"}}), 422)
+    assert unknown["errors"][0]["loc"] == ["body", "answers", "shoe"]
+    wrong = _problem(api("post", "/signups", {**person, "email": "c@example.com", "answers": {**STORED, "seats": "x"}}),
+                     422)  # fmt: skip
+    assert ["body", "answers", "seats"] in [e["loc"] for e in wrong["errors"]]
+    assert not Signup.objects.filter(email__in=["b@example.com", "c@example.com"]).exists()

@@ -35,6 +35,7 @@ COPY --chown=app:app users ./users
 COPY --chown=app:app ops ./ops
 COPY --chown=app:app staff ./staff
 COPY --chown=app:app api ./api
+COPY --chown=app:app formdef ./formdef
 COPY --chown=app:app templates ./templates
 COPY --from=build --chown=app:app /build/locale ./locale
 COPY --chown=app:app static ./static

@@ -135,8 +135,10 @@ class Container:
                 cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
                 status = Path(f"/proc/{pid}/status").read_text()
                 uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
-                # Not the container's: buildah's runtime, run()'s root step before setpriv, exited processes.
-                if cmd and not cmd.startswith(("buildah", 'sh -c chown "$0"')):
+                # Not the container's: buildah's runtime (and its chroot helper, re-executed as
+                # "chrootuser-open" while it opens the container's stdio), run()'s root step before setpriv,
+                # exited processes.
+                if cmd and not cmd.startswith(("buildah", "chrootuser-open", 'sh -c chown "$0"')):
                     found[pid] = (uid, cmd)
         return found
 

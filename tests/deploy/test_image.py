@@ -56,7 +56,8 @@ def stack(images, planned, pg, redis_server, moto_server, django_db_setup, tmp_p
     aws = {"AWS_ENDPOINT_URL": moto_server.url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     app_role = {"DATABASE_URL": pg.primary_url, "DATABASE_REPLICA_URLS": pg.replica_url, "DATABASE_IAM_AUTH": "0",
                 "DATABASE_SECRET_ARN": "", "DATABASE_SSLMODE": "disable", "SECRET_KEY": SERVICES.secret_key,
-                "ERASURE_LEDGER_KEY": secrets.token_urlsafe(32), "REDIS_URL": redis_server.url, **aws}  # fmt: skip
+                "ERASURE_LEDGER_KEY": secrets.token_urlsafe(32), "WEBHOOK_SECRET_KEYS": secrets.token_urlsafe(32),
+                "REDIS_URL": redis_server.url, **aws}  # fmt: skip
     owner = app_role | {"DATABASE_URL": pg.owner_url, "DATABASE_REPLICA_URLS": "", "DATABASE_APP_PASSWORD": pg.password}
     specs = planned["containers"]
     found = {"uids": {}, "env": {}}
@@ -133,8 +134,8 @@ def test_each_image_is_within_its_size_and_layer_budget(images):
 def test_the_app_image_holds_the_code_and_nothing_of_the_checkout_or_the_test_tools(stack):
     app = stack["app"]
     listing = app.exec(["ls", "-A", "/app"]).stdout.split()
-    assert sorted(listing) == ["api", "certs", "gunicorn.conf.py", "locale", "manage.py", "ops", "project", "staff",
-                               "static", "staticfiles", "templates", "users"]  # fmt: skip
+    assert sorted(listing) == ["api", "certs", "formdef", "gunicorn.conf.py", "locale", "manage.py", "ops", "project",
+                               "staff", "static", "staticfiles", "templates", "users"]  # fmt: skip
     strays = app.exec(["sh", "-c", "find / -xdev \\( -name .git -o -name .env -o -name '.env.*' -o -name .local "
                        "-o -name 'requirements*.txt' -o -name 'id_rsa*' -o -name '*.tfstate' -o -name tests "
                        "-path '/app/*' \\) -print 2>/dev/null"]).stdout.split()  # fmt: skip

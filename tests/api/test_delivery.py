@@ -19,16 +19,6 @@ from users.models import Signup
 pytestmark = pytest.mark.usefixtures("live_db")
 
 
-@pytest.fixture
-def receiver(settings):
-    settings.WEBHOOK_ALLOWED_HOSTS = ["localhost"]
-    settings.WEBHOOK_RETRY_SCALE = 0.0
-    settings.WEBHOOK_TIMEOUT_SECONDS = 2.0
-    r = Receiver(new_secret())
-    yield r
-    r.close()
-
-
 def _endpoint(receiver: Receiver, **fields) -> Endpoint:
     endpoint = Endpoint(**{"url": receiver.url(), "secret": receiver.secret, **fields})
     endpoint.full_clean()

@@ -29,16 +29,6 @@ def call(client):
     return send
 
 
-@pytest.fixture
-def receiver(settings):
-    settings.WEBHOOK_ALLOWED_HOSTS = ["localhost"]
-    settings.WEBHOOK_RETRY_SCALE = 0.0
-    settings.WEBHOOK_TIMEOUT_SECONDS = 2.0
-    r = Receiver("whsec_" + "A" * 44)  # replaced by the secret the API gives
-    yield r
-    r.close()
-
-
 def _created(call, receiver: Receiver, **fields) -> dict:
     response = call("post", "/endpoints", {"url": receiver.url(), "description": "CRM", **fields})
     assert response.status_code == 201, response.content

@@ -12,7 +12,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tasks_db.models import DBTaskResult
 
 from api import delivery
-from api.models import Endpoint, Event, new_secret
+from api.models import Endpoint, Event
 from tests.api.receiver import Receiver
 from tests.users.mail import mail_to, recipients, sent_mail, start_worker, stop, text_of, verify_sender, worker_env
 from users.models import Signup
@@ -26,16 +26,6 @@ def ses(moto_server):
     moto_server.reset()
     verify_sender(moto_server.url)
     return moto_server
-
-
-@pytest.fixture
-def receiver(settings):
-    settings.WEBHOOK_ALLOWED_HOSTS = ["localhost"]
-    settings.WEBHOOK_RETRY_SCALE = 0.0
-    settings.WEBHOOK_TIMEOUT_SECONDS = 2.0
-    r = Receiver(new_secret())
-    yield r
-    r.close()
 
 
 def _people() -> dict[str, User]:

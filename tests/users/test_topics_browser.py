@@ -4,15 +4,14 @@ centre switches one off; the JSON download shows where each stands; erasure remo
 """
 
 import json
-import random
 import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from formdef.models import Topic
 from tests.conftest import OUTPUT
+from tests.formdef.fields import fresh_version_ids
 from tests.users.mail import link_in, mail_to
 from users.models import ConsentEvent, Signup, SignupTopic
 
@@ -29,14 +28,6 @@ CONSENT = {"en": "Email me about {}", "de": "Schreiben Sie mir zu {}", "fr": "É
 
 def _shot(page, name: str) -> None:
     page.screenshot(path=OUTPUT / f"topics-{name}.png", full_page=True)
-
-
-def _fresh_version_ids() -> None:
-    """Start this test's form versions at ids no other test used: the session's app server keeps every version it
-    read by id for its life (formdef.published.get), and each test's flush restarts the ids."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT setval(pg_get_serial_sequence('formdef_formversion', 'id'), %s)",
-                       [random.randint(10**6, 10**9)])  # fmt: skip
 
 
 def _define_topics(browser, app_server) -> None:
@@ -76,7 +67,7 @@ def test_topics_from_the_admin_to_erasure_in_every_language(browser, app_server,
 
     OUTPUT.mkdir(exist_ok=True)
     User.objects.create_superuser("staff", password="a-long-test-password")
-    _fresh_version_ids()
+    fresh_version_ids()
     _define_topics(browser, app_server)
     assert sorted(Topic.objects.values_list("key", flat=True)) == ["events", "news"]
     for lang in LANGS:

@@ -3,15 +3,14 @@
 The app server is test_round_trips.py's (its own database role, so only its statements are counted).
 """
 
-import random
 import time
 import urllib.parse
 import urllib.request
 
 import pytest
-from django.db import connection
 
 from formdef import published
+from tests.formdef.fields import fresh_version_ids
 from tests.helpers import statement_counts
 from tests.users.test_round_trips import COUNTED_ROLE, TOKEN, _monitor_settled, _NoRedirect, counted_app  # noqa: F401
 from tests.users.test_topics import _topic
@@ -38,9 +37,7 @@ def _post(app, n: int, prefix: str, version: int) -> int:
 
 def test_a_signup_post_with_two_topics_is_one_statement_on_the_primary(counted_app, pg):  # noqa: F811
     # The session's app servers keep versions they read by id, and each test's flush restarts the ids.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT setval(pg_get_serial_sequence('formdef_formversion', 'id'), %s)",
-                       [random.randint(10**6, 10**9)])  # fmt: skip
+    fresh_version_ids()
     _topic("news", 0), _topic("events", 1)
     version = published.publish("staff")
     deadline = time.monotonic() + 15  # the app looks at the current version at most once a second

@@ -71,8 +71,12 @@ control_socket_disable = True  # unused, and two instances on one host would fig
 
 
 def post_worker_init(worker):
-    """On SIGTERM say "draining" at once (/health: 503), then stop as gunicorn does, after drain_seconds."""
+    """Log lines go to a writer thread (project/logstream.py); on SIGTERM say "draining" at once (/health: 503),
+    then stop as gunicorn does, after drain_seconds."""
     from ops.health import start_draining
+    from project.logstream import BackgroundStreamHandler
+
+    BackgroundStreamHandler.background = True
 
     stop = worker.handle_exit
 

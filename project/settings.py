@@ -370,8 +370,8 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
+        "console": {  # formatted by the caller, written by a thread of its own (project/logstream.py)
+            "class": "project.logstream.BackgroundStreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": LOG_FORMAT,
             "filters": ["request"],

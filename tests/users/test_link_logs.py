@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
 from devenv.servers import AppServer, MissingBinary, ProxyServer
+from project import logstream
 from tests.conftest import CI, SERVICES
 from tests.helpers import Browser
 from tests.users.mail import LINK, mail_to, sent_mail, start_worker, stop, text_of, worker_env
@@ -133,6 +135,7 @@ def test_a_whole_manage_link_flow_leaves_no_token_in_any_log(stack, ses, pg):
     tokens = {t for m in sent_mail(ses.url) for t in TOKEN.findall(text_of(m) + str(m["List-Unsubscribe"]))}
     assert set(uses) <= tokens and len(tokens) == 5 and len(cookies) == 4  # see the comment below
     secrets = {value: fragments(value) for value in tokens | cookies}
+    time.sleep(logstream.BATCH_SECONDS * 5)  # gunicorn's workers write their lines a moment later
     texts = {name: path.read_text(errors="replace") for name, path in logs.items()}
     texts["postgresql"] = pg.primary.log.read_bytes()[pg_offset:].decode(errors="replace")
     lines = {name: [line for line in text.splitlines() if line.strip()] for name, text in texts.items()}

@@ -2,7 +2,7 @@
 
 1. On PostgreSQL one statement, one round trip (the row, its consent event, its email, its api Event for the
    webhooks, and the topics chosen, if any: a membership and a `given` event per topic, from two arrays
-   unnested in the statement, joined with formdef_topic so that a topic gone since the form was shown is
+   unnested once in the statement, joined with formdef_topic so that a topic gone since the form was shown is
    skipped, never an error; no topic chosen: no such part): INSERT ... ON CONFLICT DO NOTHING, so a known
    address raises no unique-violation ERROR (whose STATEMENT line would carry the person's data into the
    server log).
@@ -134,17 +134,17 @@ def _topic_parts(signup: Signup, connection, *, ip: str | None, now, topics) -> 
     m_cols, m_vals, m_params = insert_parts(member, connection, _TOPIC_OVERRIDES)
     given = ConsentEvent(signup_id=0, kind=ConsentEvent.GIVEN, at=signup.consent_at or now, ip=ip)
     g_cols, g_vals, g_params = insert_parts(given, connection, _TOPIC_OVERRIDES)
-    # x(topic_id, wording): the chosen topics; joined with the table, so a topic gone since is skipped.
-    chosen = (
-        " FROM s CROSS JOIN unnest(%s::bigint[], %s::text[]) AS x(topic_id, wording)"
-        f" JOIN {Topic._meta.db_table} ON {Topic._meta.db_table}.id = x.topic_id"
-    )
+    # x(topic_id, wording): the chosen topics, joined with the table once (a topic gone since is skipped) and read
+    # by both inserts.
+    topic_table = Topic._meta.db_table
     sql = (
-        f" m AS (INSERT INTO {SignupTopic._meta.db_table} ({m_cols}) SELECT {m_vals}{chosen}),"
-        f" g AS (INSERT INTO {ConsentEvent._meta.db_table} ({g_cols}) SELECT {g_vals}{chosen} WHERE %s),"
+        f" x AS (SELECT {topic_table}.id AS topic_id, c.wording FROM unnest(%s::bigint[], %s::text[])"
+        f" AS c(topic_id, wording) JOIN {topic_table} ON {topic_table}.id = c.topic_id),"
+        f" m AS (INSERT INTO {SignupTopic._meta.db_table} ({m_cols}) SELECT {m_vals} FROM s CROSS JOIN x),"
+        f" g AS (INSERT INTO {ConsentEvent._meta.db_table} ({g_cols}) SELECT {g_vals} FROM s CROSS JOIN x WHERE %s),"
     )
     ids, wordings = [pk for pk, _w in topics], [wording for _pk, wording in topics]
-    return sql, [*m_params, ids, wordings, *g_params, ids, wordings, signup.consent]
+    return sql, [ids, wordings, *m_params, *g_params, signup.consent]
 
 
 def _run(connection, sql: str, args: list) -> tuple:

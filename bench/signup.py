@@ -27,6 +27,7 @@ from devenv.servers import BASE_DIR, AppServer, PgCluster, children
 
 LUA = BASE_DIR / "bench" / "signup.lua"
 WORKERS, THREADS = task_gunicorn()  # the ECS web task's, for every app
+WRK_GROUPS = 4  # wrk processes per round, started a quarter of a second apart (see `wrk`)
 ATTEMPTS = 5  # runs of a round at most, while one worker takes every connection (see `measured`)
 
 
@@ -35,24 +36,30 @@ def wrk(
 ) -> dict:
     """Run wrk (with the signup script unless `script` is None); return requests/s, requests and failures.
 
+    The connections open in WRK_GROUPS groups a quarter of a second apart (a wrk process each, its own tag),
+    as they do behind a proxy while load grows, not all at once (see `measured`).
     `extra`: more form fields for each signup POST, urlencoded (the custom fields' answers and form version).
     """
     if not shutil.which("wrk"):
         raise SystemExit("bench: wrk is not installed (apt-get install wrk)")
-    args = ["-s", str(script), url, "--", tag, *([extra] if extra else [])] if script else [url]
-    out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{seconds}s", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-        "failed": (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0),
-    }
+    runs = []
+    for group in range(WRK_GROUPS):
+        args = ["-s", str(script), url, "--", f"{tag}g{group}", *([extra] if extra else [])] if script else [url]
+        share = connections // WRK_GROUPS + (group < connections % WRK_GROUPS)
+        runs.append(subprocess.Popen(["wrk", "-t", "1", "-c", str(share), "-d", f"{seconds}s", *args],
+                                     stdout=subprocess.PIPE, text=True))  # fmt: skip
+        time.sleep(0.25)
+    result = {"rps": 0.0, "requests": 0, "failed": 0}
+    for run in runs:
+        out = run.communicate()[0]
+        if run.returncode:
+            raise subprocess.CalledProcessError(run.returncode, run.args, out)
+        bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        result["rps"] += float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        result["requests"] += int(re.search(r"(\d+) requests in", out).group(1))
+        result["failed"] += (int(bad.group(1)) if bad else 0) + (sum(map(int, errors.groups())) if errors else 0)
+    return result
 
 
 def cpu_seconds(app: AppServer) -> float:
@@ -73,22 +80,24 @@ def measured(app: AppServer, url: str, tag: str, script: Path | None = LUA, extr
     """One wrk round of 32 connections, with the app's CPU milliseconds per request and their split by worker.
 
     gunicorn's workers share one listening socket and whichever is awake takes a burst of new connections (the
-    kernel's lottery: gunicorn issues #2817, #3433); wrk opens its 32 at once and keeps them for the round. A
-    round in which one worker got every connection measures one worker, not the app: it is run again (ATTEMPTS
-    runs in all at most) and said. Behind nginx (production) connections open one by one as load grows.
+    kernel's lottery: gunicorn issues #2817, #3433), keeping them for the round: 32 connections opened at once
+    often all went to one worker, which measured one worker, not the app. `wrk` opens them in groups, as load
+    grows behind a proxy; a round in which a worker still got under a quarter of its share is run again
+    (ATTEMPTS runs at most) and said.
     """
     for attempt in range(ATTEMPTS):
         split: list[list[int]] = []
-        sampler = threading.Timer(1.5, lambda: split.append(connections_per_worker(app)))
+        sampler = threading.Timer(1.5, lambda found=split: found.append(connections_per_worker(app)))
         sampler.start()
         before = cpu_seconds(app)
         result = wrk(url, 32, f"{tag}-{attempt}" if attempt else tag, script=script, extra=extra)
         result["cpu_ms"] = (cpu_seconds(app) - before) * 1000 / max(result["requests"], 1)
         sampler.join()
         result["split"] = split[0] if split else []
-        if len(result["split"]) > 1 and min(result["split"]) > 0:
+        if len(result["split"]) > 1 and min(result["split"]) >= 32 / len(result["split"]) / 4:
             break
-        print(f"    (connections per worker {result['split']}: one worker took them all; round run again)", flush=True)
+        print(f"    (connections per worker {result['split']}: one worker took nearly all; round run again)",
+              flush=True)  # fmt: skip
     return result
 
 
@@ -195,13 +204,14 @@ def run(bench: BenchEnv) -> dict:
         for app in apps:
             app.start(log=bench.root / f"app-{app.port}.log")
         print(f"{WORKERS} workers x {THREADS} threads each; django = production log, nolog = LOG_LEVEL=WARNING")
-        print(f"signup POSTs: {ROUNDS} alternating rounds x {SECONDS}s, 2 wrk threads x 32 connections")
+        opened = f"32 connections opened by {WRK_GROUPS} wrk processes 0.25 s apart"
+        print(f"signup POSTs: {ROUNDS} alternating rounds x {SECONDS}s, {opened}")
         form = _custom_form(bench)
         print("the 'fields' rounds post to a third app (production log) with three staff-defined fields answered "
               "and two topics chosen (bench/signup.py _custom_form)")  # fmt: skip
         runs = _alternate({"django": django_app, "nolog": quiet_app, "fields": fields_app, "bare": bare_app},
                           "POST /signup/", LUA, extras={"fields": form, "django": PLAIN, "nolog": PLAIN})  # fmt: skip
-        print(f"GET /: {ROUNDS} alternating rounds x {SECONDS}s, 2 wrk threads x 32 connections")
+        print(f"GET /: {ROUNDS} alternating rounds x {SECONDS}s, {opened}")
         home = _alternate({"django": django_app, "nolog": quiet_app, "flask": flask_app}, "GET /", None)
         for app in (quiet_app, fields_app, flask_app):  # they share our application_name: not counted below
             app.stop()

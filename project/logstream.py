@@ -3,8 +3,9 @@ thread of their own.
 
 gunicorn.conf.py turns the thread on in each worker (`BackgroundStreamHandler.background = True`); elsewhere
 (manage.py commands, the tests) a line is written at once, as logging.StreamHandler does, so it stays in its
-place among what the command prints. In a worker, a request thread formats its line and puts it on a queue, nothing more: it never waits for stdout (a log
-driver that stalls stalls only the writer) and takes no lock shared with the other threads. The writer takes
+place among what the command prints. In a worker, a request thread formats its line and puts it on a queue,
+nothing more: it never waits for stdout (a log driver that stalls stalls only the writer) and takes no lock
+shared with the other threads. The writer takes
 everything queued and writes it in one call, so under load many lines cost one write instead of one each
 (make bench measures the request log's share: bench/signup.py). When idle it writes each line as it comes.
 
@@ -55,7 +56,7 @@ class BackgroundStreamHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + "\n"
-        except Exception:  # noqa: BLE001 - as logging.StreamHandler: report, never raise into the caller
+        except Exception:  # as logging.StreamHandler: report, never raise into the caller
             self.handleError(record)
             return
         if not self.background:
@@ -115,7 +116,7 @@ class BackgroundStreamHandler(logging.Handler):
             if text:
                 self.stream.write("".join(text))
             self.stream.flush()
-        except Exception:  # noqa: BLE001 - a closed or broken stdout: nothing left to tell it to
+        except Exception:  # noqa: S110 - a closed or broken stdout: nothing left to tell it to
             pass
 
     def _dropped_line(self, dropped: int) -> str:
@@ -124,5 +125,5 @@ class BackgroundStreamHandler(logging.Handler):
         record.request_id = "-"
         try:
             return self.format(record) + "\n"
-        except Exception:  # noqa: BLE001
+        except Exception:  # a formatter that fails on this record too
             return f"stdout was not taking lines: {dropped} log lines dropped\n"

@@ -138,7 +138,7 @@ def _topic_parts(signup: Signup, connection, *, ip: str | None, now, topics) -> 
     # by both inserts.
     topic_table = Topic._meta.db_table
     sql = (
-        f" x AS (SELECT {topic_table}.id AS topic_id, c.wording FROM unnest(%s::bigint[], %s::text[])"
+        f" x AS (SELECT {topic_table}.id AS topic_id, c.wording FROM unnest(%s::bigint[], %s::text[])"  # noqa: S608
         f" AS c(topic_id, wording) JOIN {topic_table} ON {topic_table}.id = c.topic_id),"
         f" m AS (INSERT INTO {SignupTopic._meta.db_table} ({m_cols}) SELECT {m_vals} FROM s CROSS JOIN x),"
         f" g AS (INSERT INTO {ConsentEvent._meta.db_table} ({g_cols}) SELECT {g_vals} FROM s CROSS JOIN x WHERE %s),"

@@ -114,7 +114,8 @@ def test_a_forked_worker_writes_its_own_lines_and_not_its_parents(tmp_path):
 def test_lines_queued_when_the_process_exits_are_written():
     code = (
         "import logging, sys; from project.logstream import BackgroundStreamHandler\n"
-        "logging.basicConfig(level=logging.INFO, handlers=[BackgroundStreamHandler(sys.stdout, background=True)], format='%(message)s')\n"
+        "handler = BackgroundStreamHandler(sys.stdout, background=True)\n"
+        "logging.basicConfig(level=logging.INFO, handlers=[handler], format='%(message)s')\n"
         "for n in range(5000): logging.info('line %d', n)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

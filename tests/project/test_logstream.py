@@ -111,23 +111,23 @@ def test_a_forked_worker_writes_its_own_lines_and_not_its_parents(tmp_path):
     assert path.read_text().splitlines() == ["parent before", "child line", "parent after"]
 
 
-def test_lines_queued_when_the_process_exits_are_written():
+def _printed(background: bool, loop: str) -> list[str]:
+    """What a new Python process prints whose root logger has our handler, after running `loop`."""
     code = (
         "import logging, sys; from project.logstream import BackgroundStreamHandler\n"
-        "handler = BackgroundStreamHandler(sys.stdout, background=True)\n"
+        f"handler = BackgroundStreamHandler(sys.stdout, background={background})\n"
         "logging.basicConfig(level=logging.INFO, handlers=[handler], format='%(message)s')\n"
-        "for n in range(5000): logging.info('line %d', n)\n"
+        f"{loop}\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert done.stdout.splitlines() == [f"line {n}" for n in range(5000)]
+    return done.stdout.splitlines()
+
+
+def test_lines_queued_when_the_process_exits_are_written():
+    printed = _printed(True, "for n in range(5000): logging.info('line %d', n)")
+    assert printed == [f"line {n}" for n in range(5000)]
 
 
 def test_outside_gunicorns_workers_a_line_is_written_at_once_among_what_a_command_prints():
-    code = (
-        "import logging; from project.logstream import BackgroundStreamHandler\n"
-        "logging.basicConfig(level=logging.INFO, handlers=[BackgroundStreamHandler(__import__('sys').stdout)],"
-        " format='%(message)s')\n"
-        "for n in range(3): logging.info('logged %d', n); print('printed', n, flush=True)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert done.stdout.splitlines() == [f"{what} {n}" for n in range(3) for what in ("logged", "printed")]
+    printed = _printed(None, "for n in range(3): logging.info('logged %d', n); print('printed', n, flush=True)")
+    assert printed == [f"{what} {n}" for n in range(3) for what in ("logged", "printed")]

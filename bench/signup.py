@@ -27,6 +27,7 @@ from devenv.servers import BASE_DIR, AppServer, PgCluster, children
 
 LUA = BASE_DIR / "bench" / "signup.lua"
 WORKERS, THREADS = task_gunicorn()  # the ECS web task's, for every app
+CONNECTIONS = 32  # per measured round
 WRK_GROUPS = 4  # wrk processes per round, started a quarter of a second apart (see `wrk`)
 ATTEMPTS = 5  # runs of a round at most, while one worker takes every connection (see `measured`)
 
@@ -77,37 +78,27 @@ def cpu_seconds(app: AppServer) -> float:
 
 
 def measured(app: AppServer, url: str, tag: str, script: Path | None = LUA, extra: str = "") -> dict:
-    """One wrk round of 32 connections, with the app's CPU milliseconds per request and their split by worker.
+    """One wrk round of CONNECTIONS, with the app's CPU milliseconds per request and their split by worker.
 
-    gunicorn's workers share one listening socket and whichever is awake takes a burst of new connections (the
-    kernel's lottery: gunicorn issues #2817, #3433), keeping them for the round: 32 connections opened at once
-    often all went to one worker, which measured one worker, not the app. `wrk` opens them in groups, as load
-    grows behind a proxy; a round in which a worker still got under a quarter of its share is run again
-    (ATTEMPTS runs at most) and said.
+    A burst of new connections can land on one worker (`AppServer.connections_per_worker`), which keeps them for
+    the round: 32 connections opened at once often all went to one worker, which measured one worker, not the
+    app. `wrk` opens them in groups, as load grows behind a proxy; a round in which a worker still got under a
+    quarter of its share is run again (ATTEMPTS runs at most) and said.
     """
     for attempt in range(ATTEMPTS):
         split: list[list[int]] = []
-        sampler = threading.Timer(1.5, lambda found=split: found.append(connections_per_worker(app)))
+        sampler = threading.Timer(1.5, lambda found=split: found.append(app.connections_per_worker()))
         sampler.start()
         before = cpu_seconds(app)
-        result = wrk(url, 32, f"{tag}-{attempt}" if attempt else tag, script=script, extra=extra)
+        result = wrk(url, CONNECTIONS, f"{tag}-{attempt}" if attempt else tag, script=script, extra=extra)
         result["cpu_ms"] = (cpu_seconds(app) - before) * 1000 / max(result["requests"], 1)
         sampler.join()
         result["split"] = split[0] if split else []
-        if len(result["split"]) > 1 and min(result["split"]) >= 32 / len(result["split"]) / 4:
+        if len(result["split"]) > 1 and min(result["split"]) >= CONNECTIONS / len(result["split"]) / 4:
             break
         print(f"    (connections per worker {result['split']}: one worker took nearly all; round run again)",
               flush=True)  # fmt: skip
     return result
-
-
-def connections_per_worker(app: AppServer) -> list[int]:
-    """Established connections to the app's port held by each of its workers (ss -p), fewest first."""
-    workers = children(app.proc.pid)
-    out = subprocess.run(["ss", "-tnpH", "state", "established", f"sport = :{app.port}"],
-                         capture_output=True, text=True, check=False).stdout  # fmt: skip
-    held = re.findall(r"pid=(\d+)", out)
-    return sorted(held.count(str(pid)) for pid in workers)
 
 
 def _count_connections(pg: PgCluster, app_name: str, stop: threading.Event, peaks: list) -> None:
@@ -204,7 +195,7 @@ def run(bench: BenchEnv) -> dict:
         for app in apps:
             app.start(log=bench.root / f"app-{app.port}.log")
         print(f"{WORKERS} workers x {THREADS} threads each; django = production log, nolog = LOG_LEVEL=WARNING")
-        opened = f"32 connections opened by {WRK_GROUPS} wrk processes 0.25 s apart"
+        opened = f"{CONNECTIONS} connections opened by {WRK_GROUPS} wrk processes 0.25 s apart"
         print(f"signup POSTs: {ROUNDS} alternating rounds x {SECONDS}s, {opened}")
         form = _custom_form(bench)
         print("the 'fields' rounds post to a third app (production log) with three staff-defined fields answered "

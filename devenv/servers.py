@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -515,6 +516,17 @@ class AppServer(_ChildServer):
             cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
         self._wait_for_http("/health", f"gunicorn (log: {log or 'not kept'})")
+
+    def connections_per_worker(self) -> list[int]:
+        """Established connections to the app's port held by each of its workers (`ss -p`), fewest first.
+
+        gunicorn's workers share one listening socket and whichever is awake takes a burst of new connections,
+        so a burst can land on one worker (gunicorn issues #2817, #3433): benchmarks and tests check the split.
+        """
+        out = subprocess.run(["ss", "-tnpH", "state", "established", f"sport = :{self.port}"],
+                             capture_output=True, text=True, check=False).stdout  # fmt: skip
+        held = re.findall(r"pid=(\d+)", out)
+        return sorted(held.count(str(pid)) for pid in children(self.proc.pid))
 
 
 @dataclass

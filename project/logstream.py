@@ -5,9 +5,9 @@ gunicorn.conf.py turns the thread on in each worker (`BackgroundStreamHandler.ba
 (manage.py commands, the tests) a line is written at once, as logging.StreamHandler does, so it stays in its
 place among what the command prints. In a worker, a request thread formats its line and puts it on a queue,
 nothing more: it never waits for stdout (a log driver that stalls stalls only the writer) and takes no lock
-shared with the other threads. The writer takes
-everything queued and writes it in one call, so under load many lines cost one write instead of one each
-(make bench measures the request log's share: bench/signup.py). When idle it writes each line as it comes.
+shared with the other threads. The writer takes everything queued and writes it in one call, then lets lines
+gather for BATCH_SECONDS, so under load many lines cost one write instead of one each (make bench measures the
+request log's share: bench/signup.py); a line that comes to an idle writer is written at once.
 
 - At most MAX_QUEUED lines wait; beyond that new lines are dropped and counted, and the writer says how many
   in a WARNING line once it can write again: memory stays bounded while stdout is stuck.

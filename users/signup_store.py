@@ -93,18 +93,16 @@ def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, u
     cols, vals, params = insert_parts(signup, connection, {})
     event = ConsentEvent(signup_id=0, kind=ConsentEvent.GIVEN, at=signup.consent_at or now,
                          wording_version=signup.consent_version, ip=ip)  # fmt: skip
-    e_cols, e_vals, e_params = insert_parts(event, connection, {"signup_id": "s.id"})
     created = Event(type=Event.CREATED, signup_id=0, at=now, fanned_out=False)  # the webhooks' outbox (api/)
     v_cols, v_vals, v_params = insert_parts(created, connection, {"signup_id": "s.id"})
     t_cols, t_vals, t_params = _email_insert_parts(connection, signup_id_sql="q.id", kind_sql="q.kind")
-    chosen_sql, chosen_args = _topic_parts(signup, connection, ip=ip, now=now, topics=topics)
+    ledger_sql, ledger_args = _ledger_parts(event, connection, consent=signup.consent, topics=topics)
     # Only table and column names from the models are formatted in; every value is a parameter.
     insert = f"INSERT INTO {Signup._meta.db_table} ({cols}) VALUES ({vals})"  # noqa: S608
     sql = (
         f"WITH s AS ({insert} ON CONFLICT DO NOTHING RETURNING id),"  # noqa: S608
-        f" e AS (INSERT INTO {ConsentEvent._meta.db_table} ({e_cols}) SELECT {e_vals} FROM s WHERE %s),"
+        f"{ledger_sql}"
         f" v AS (INSERT INTO {Event._meta.db_table} ({v_cols}) SELECT {v_vals} FROM s),"
-        f"{chosen_sql}"
         f" d AS (UPDATE {Signup._meta.db_table} SET notice_sent_at = %s WHERE lower(email) = lower(%s)"
         "   AND NOT EXISTS (SELECT 1 FROM s) AND email_blocked_at IS NULL"
         "   AND (notice_sent_at IS NULL OR notice_sent_at <= %s) RETURNING id),"
@@ -112,8 +110,7 @@ def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, u
         f" t AS (INSERT INTO {tasks.table()} ({t_cols}) SELECT {t_vals} FROM q)"
         f" SELECT EXISTS (SELECT 1 FROM s), {WRITE_POSITION_SQL}"  # and the position to read it back at
     )
-    args = [*params, *e_params, signup.consent, *v_params, *chosen_args, now, signup.email, now - notice_after,
-            *t_params]  # fmt: skip
+    args = [*params, *ledger_args, *v_params, now, signup.email, now - notice_after, *t_params]
     started = time.monotonic()
     try:
         created, lsn, timeline = _run(connection, sql, args)
@@ -133,59 +130,59 @@ def _one_statement(signup: Signup, *, ip: str | None, notice_after: timedelta, u
     return created
 
 
-def _topic_parts(signup: Signup, connection, *, ip: str | None, now, topics) -> tuple[str, list]:
-    """Return the statement's parts that store the topics chosen (a membership and a `given` event each), or
-    nothing when none was chosen: the statement is then the plain signup's (each shape prepared once)."""
+def _ledger_parts(event: ConsentEvent, connection, *, consent: bool, topics) -> tuple[str, list]:
+    """Return the statement's ledger part and its parameters: the form's `given` event, and with topics chosen a
+    `given` event and a membership per topic (no topic: the plain signup's part, each shape prepared once)."""
     if not topics:
-        return "", []
-    sql, member, given = _topic_statement(connection)
-    at = signup.consent_at or now
-    ids, wordings = [pk for pk, _w in topics], [wording for _pk, wording in topics]
-    return sql, [ids, wordings, *member.params({"chosen_at": at}, connection),
-                 *given.params({"at": at, "ip": ip}, connection), signup.consent]  # fmt: skip
+        e_cols, e_vals, e_params = insert_parts(event, connection, {"signup_id": "s.id"})
+        sql = f" e AS (INSERT INTO {ConsentEvent._meta.db_table} ({e_cols}) SELECT {e_vals} FROM s WHERE %s),"  # noqa: S608
+        return sql, [*e_params, consent]
+    e_cols, e_vals, e_params = insert_parts(event, connection, _TOPIC_EVENT)
+    sql, membership_params = _topic_statement(connection, e_cols, e_vals)
+    ids, wordings = _topic_arrays(tuple(topics))
+    return sql, [ids, wordings, *e_params, event.wording_version, consent, *membership_params]
 
 
-class _Row:
-    """A row's parameters from the model's own fields, prepared once but for those given (or computed) per row."""
+@functools.lru_cache(maxsize=256)
+def _topic_arrays(topics: tuple[tuple[int, str], ...]) -> tuple[str, str]:
+    """Return the chosen (topic id, wording) pairs as two PostgreSQL array literals, made once per choice.
 
-    def __init__(self, instance: models.Model, connection, overrides: dict[str, str]) -> None:
-        self.columns, self.values, self.prepared = insert_parts(instance, connection, overrides)
-        self.fields = [f for f in _inserted_fields(instance, overrides) if f.column not in overrides]
-        if any(getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) for f in self.fields):
-            raise RuntimeError(f"{type(instance).__name__}: an auto_now field would be frozen at its first row")
-
-        # a default computed per row (timezone.now), unless the row gives the value
-        self.computed = [f.has_default() and callable(f.default) for f in self.fields]
-
-    def params(self, given: dict, connection) -> list:
-        return [
-            field.get_db_prep_save(given[field.attname], connection) if field.attname in given
-            else field.get_db_prep_save(field.get_default(), connection) if computed
-            else prepared
-            for field, prepared, computed in zip(self.fields, self.prepared, self.computed, strict=True)
-        ]  # fmt: skip
+    A handful of choices recur (a version's topics, a language's wordings); psycopg's list dumper inspected both
+    lists for every signup (~20 µs of the request's CPU in bench/signup.py's 'fields' rounds).
+    """
+    ids = ",".join(str(int(pk)) for pk, _w in topics)
+    wordings = ",".join('"' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for _pk, w in topics)
+    return f"{{{ids}}}", f"{{{wordings}}}"
 
 
 @functools.cache
-def _topic_statement(connection) -> tuple[str, _Row, _Row]:
-    """The topic part of the statement and its two rows, built once per connection from the models.
+def _topic_statement(connection, e_cols: str, e_vals: str) -> tuple[str, list]:
+    """The ledger part with topics, and the memberships' parameters (none differs between signups).
 
-    x(topic_id, wording): the chosen topics, joined with the table once (a topic gone since is skipped) and read
-    by both inserts. Building the two model instances and walking their fields for every signup cost ~0.25 ms
-    of the request's CPU (bench/signup.py's 'fields' rounds).
+    x(topic_id, wording): the chosen topics, joined with the table (a topic gone since is skipped).
+    e: one INSERT writes the form's `given` event (r's first row: no topic, the form's wording) and a `given`
+    event per topic; m: a membership for each topic event e wrote, chosen when it was given. So the ledger
+    table is written by one part, and the memberships need nothing from the request.
     """
-    member = _Row(SignupTopic(signup_id=0, topic_id=0), connection, _TOPIC_OVERRIDES)
-    given = _Row(ConsentEvent(signup_id=0, kind=ConsentEvent.GIVEN), connection, _TOPIC_OVERRIDES)
-    topic_table = Topic._meta.db_table
+    member = SignupTopic(signup_id=0, topic_id=0)
+    kept = [f for f in _inserted_fields(member, _MEMBERSHIP) if f.column not in _MEMBERSHIP]
+    if any(
+        getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) or (f.has_default() and callable(f.default))
+        for f in kept
+    ):
+        raise RuntimeError("SignupTopic: a value computed per row would be frozen at its first (set it in SQL)")
+    m_cols, m_vals, m_params = insert_parts(member, connection, _MEMBERSHIP)
+    topic_table, event_table = Topic._meta.db_table, ConsentEvent._meta.db_table
     sql = (
         f" x AS (SELECT {topic_table}.id AS topic_id, c.wording FROM unnest(%s::bigint[], %s::text[])"  # noqa: S608
         f" AS c(topic_id, wording) JOIN {topic_table} ON {topic_table}.id = c.topic_id),"
-        f" m AS (INSERT INTO {SignupTopic._meta.db_table} ({member.columns}) SELECT {member.values} FROM s"
-        " CROSS JOIN x),"
-        f" g AS (INSERT INTO {ConsentEvent._meta.db_table} ({given.columns}) SELECT {given.values} FROM s"
-        " CROSS JOIN x WHERE %s),"
+        f" e AS (INSERT INTO {event_table} ({e_cols}) SELECT {e_vals} FROM s CROSS JOIN"
+        " (SELECT NULL::bigint AS topic_id, %s::text AS wording UNION ALL SELECT topic_id, wording FROM x) r"
+        " WHERE %s RETURNING signup_id, topic_id, wording_version, at),"
+        f" m AS (INSERT INTO {SignupTopic._meta.db_table} ({m_cols}) SELECT {m_vals} FROM e"
+        " WHERE e.topic_id IS NOT NULL),"
     )
-    return sql, member, given
+    return sql, m_params
 
 
 def _run(connection, sql: str, args: list) -> tuple:
@@ -257,7 +254,15 @@ def _orm(signup: Signup, *, ip: str | None, notice_after: timedelta, using: str,
     return True
 
 
-_TOPIC_OVERRIDES = {"signup_id": "s.id", "topic_id": "x.topic_id", "wording_version": "x.wording"}
+# The ledger rows of a signup with topics (`_topic_statement`): r holds the form's row and one per topic.
+_TOPIC_EVENT = {"signup_id": "s.id", "topic_id": "r.topic_id", "wording_version": "r.wording"}
+# A membership per topic event: its topic, the wording agreed to, chosen when given.
+_MEMBERSHIP = {
+    "signup_id": "e.signup_id",
+    "topic_id": "e.topic_id",
+    "wording_version": "e.wording_version",
+    "chosen_at": "e.at",
+}
 
 
 @functools.cache

@@ -20,6 +20,7 @@ import pytest
 import redis
 from django.core.management import call_command
 from django.test import override_settings
+from django.utils import timezone
 
 from devenv.servers import AppServer
 from tests.conftest import SERVICES
@@ -186,3 +187,28 @@ def test_the_signup_statement_is_prepared_on_its_connection_only_with_server_bin
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'WITH s AS (INSERT%%'")
             assert (cursor.fetchone()[0] > 0) is prepared
+
+
+@pytest.mark.parametrize("binding", [True, False])
+def test_topics_are_stored_as_chosen_whatever_their_wording_and_binding(pg, binding):
+    from formdef.models import Topic
+
+    # Array literals are built by signup_store._topic_arrays: quotes, backslashes, commas and braces survive.
+    wordings = ['a"b', "back\\slash", "comma,brace}{", "plain:en:0123abcd"]
+    topics = [Topic.objects.using("default").create(key=f"t{n}-{binding}", name={"en": "T"}, consent={"en": "C"})
+              for n in range(len(wordings))]  # fmt: skip
+    with override_settings(DATABASE_SERVER_BINDING=binding):
+        signup = Signup(full_name="P", email=f"topics-{binding}@example.com", country="GB", consent=True,
+                        consent_at=timezone.now() - timedelta(seconds=5), consent_version="form:en:1")  # fmt: skip
+        chosen = [(t.pk, w) for t, w in zip(topics, wordings, strict=True)]
+        assert signup_store.store(signup, ip="198.51.100.9", notice_after=timedelta(hours=1), topics=chosen)
+    stored = Signup.objects.using("default").get(email=f"topics-{binding}@example.com")
+    held = dict(stored.memberships.values_list("topic_id", "wording_version"))
+    assert held == dict(chosen)
+    given = stored.events.filter(kind="given").values_list("topic_id", "wording_version", "at", "ip")
+    at, ip = signup.consent_at, "198.51.100.9"
+    assert sorted(given, key=lambda g: g[0] or 0) == [
+        (None, "form:en:1", at, ip),
+        *[(pk, w, at, ip) for pk, w in chosen],
+    ]
+    assert {m.chosen_at for m in stored.memberships.all()} == {at}

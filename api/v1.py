@@ -40,12 +40,17 @@ class KeyAuth(HttpBearer):
         return key
 
 
+URI_TOO_LONG = "The path and query are over the server's limit (4,094 bytes): refused before the API, not JSON."
+
+
 class Api(NinjaAPI):
     def get_openapi_schema(self, *args, **kwargs):
-        """Say application/problem+json for the error answers (ninja says application/json for all)."""
+        """Say application/problem+json for the error answers (ninja says application/json for all), and the 414
+        gunicorn answers for a request line over its limit before the API sees the request."""
         schema = super().get_openapi_schema(*args, **kwargs)
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
+                operation.setdefault("responses", {})[414] = {"description": URI_TOO_LONG}
                 for code, answer in operation.get("responses", {}).items():
                     if int(code) >= 400 and "content" in answer:
                         answer["content"] = {problems.MEDIA_TYPE: answer["content"]["application/json"]}

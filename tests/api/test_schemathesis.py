@@ -21,6 +21,8 @@ def _run(app_server, tmp_path, token: str, selection: list[str]) -> str:
     run = subprocess.run(
         [
             str(ST),
+            "--config-file",
+            str(Path(__file__).with_name("schemathesis.toml")),
             "run",
             f"{app_server.url}/api/v1/openapi.json",
             "-H",
@@ -67,3 +69,19 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(app_server, 
     token = make_key(["webhooks:manage", "signups:read"])
     out = _run(app_server, tmp_path, token, ["--include-tag", "webhooks"])
     print(out[-900:])
+
+
+def test_a_request_line_over_the_limit_is_the_documented_414(app_server):
+    import json
+    import urllib.error
+    import urllib.request
+
+    token = make_key(["signups:read"])
+    request = urllib.request.Request(f"{app_server.url}/api/v1/signups?since={'x' * 5000}",
+                                     headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 414
+    with urllib.request.urlopen(f"{app_server.url}/api/v1/openapi.json", timeout=10) as answer:
+        schema = json.load(answer)
+    assert "414" in schema["paths"]["/api/v1/signups"]["get"]["responses"]

@@ -31,7 +31,7 @@ from django_tasks.base import TaskResultStatus
 
 from formdef.models import Topic
 from project.db.state import use_primary
-from users import admin_answers, emails, export, imports
+from users import admin_answers, admin_audit, emails, export, imports  # noqa: F401 - admin_audit registers
 from users.admin_lists import (
     CountryFilter,
     EmailBlockedFilter,
@@ -46,7 +46,7 @@ from users.admin_lists import (
     zoned,
 )
 from users.erasure import erase_signup
-from users.models import COLLECTED_FIELDS, STATUS_FIELDS, STATUSES, ConsentEvent, Erasure, Signup, SignupExport
+from users.models import COLLECTED_FIELDS, STATUS_FIELDS, STATUSES, ConsentEvent, Signup, SignupExport
 from users.tasks import email_tasks, enqueue_email
 
 FULL_ADDRESS = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")  # local@domain.tld, nothing around it
@@ -386,31 +386,3 @@ def _queued(signup_id: int) -> bool:
     with use_primary():
         waiting = email_tasks(signup_id, using=router.db_for_write(Signup)).filter(status=TaskResultStatus.READY)
         return waiting.filter(args_kwargs__kwargs__kind=emails.CONFIRM).exists()
-
-
-class ReadOnlyAuditAdmin(admin.ModelAdmin):
-    """Audit records: visible to staff with the view permission, changed by nobody."""
-
-    show_facets = admin.ShowFacets.NEVER
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(SignupExport)
-class SignupExportAdmin(ReadOnlyAuditAdmin):
-    list_display = ["started_at", "username", "kind", "row_count", "complete", "filters"]
-    list_filter = ["kind", "complete"]
-    search_fields = ["username"]
-
-
-@admin.register(Erasure)
-class ErasureAdmin(ReadOnlyAuditAdmin):
-    list_display = ["erased_at", "signup_id", "username"]
-    search_fields = ["=signup_id", "username"]

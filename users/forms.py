@@ -48,10 +48,9 @@ class CountrySelect(forms.Select):
     def render(self, name, value, attrs=None, renderer=None):
         options = _country_options(translation.get_language() or "en")
         chosen = "" if value is None else str(value)
-        if chosen == "" or chosen in _country_codes():
-            marker = f'<option value="{chosen}">'
-            options = options.replace(marker, f'<option value="{chosen}" selected>', 1)
-        # The options were escaped by format_html_join (`_country_options`); the marker holds one of our codes.
+        if chosen in _country_codes():  # "" included: the empty choice, as Django marks it
+            options = options.replace(f'<option value="{chosen}">', f'<option value="{chosen}" selected>', 1)
+        # Escaped by format_html_join (`_country_options`); the replacement adds only one of our own codes.
         options = mark_safe(options)  # noqa: S308
         return format_html(
             '<select name="{}"{}>{}\n</select>', name, _attrs(self.build_attrs(self.attrs, attrs)), options
@@ -60,9 +59,8 @@ class CountrySelect(forms.Select):
 
 def _attrs(attrs: dict) -> str:
     """Attributes as Django's widgets/attrs.html writes them: in order, True as a bare name, False left out."""
-    shown = [(k, v) for k, v in attrs.items() if v is not False]
-    return format_html_join("", "{}", ((format_html(" {}", k) if v is True else format_html(' {}="{}"', k, v),)
-                                       for k, v in shown))  # fmt: skip
+    shown = ((k, "" if v is True else format_html('="{}"', v)) for k, v in attrs.items() if v is not False)
+    return format_html_join("", " {}{}", shown)
 
 
 @functools.cache
@@ -73,9 +71,7 @@ def _country_codes() -> frozenset[str]:
 @functools.cache
 def _country_options(language: str) -> str:
     """The options of the country list in `language`, as Django's select.html lays them out (none selected)."""
-    return "".join(
-        format_html('\n  <option value="{}">{}</option>\n', code, label) for code, label in country_choices()
-    )
+    return format_html_join("", '\n  <option value="{}">{}</option>\n', _country_choices(language))
 
 
 class SignupForm(forms.Form):
